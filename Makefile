@@ -1,0 +1,61 @@
+# Kinfolk: `make run` serves the CRM with demo data; `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+AXE_VERSION := 4.14.1
+AXE_JS      := var/tools/axe-core-$(AXE_VERSION)/axe.min.js
+CHROMIUM    ?= /usr/bin/chromium
+
+.PHONY: setup run test test-tools lint fmt check pytest clean bench
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Kinfolk needs Python 3.11 or newer; found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## make run: set up, create the SQLite database, load the demo on first run, serve on $(HOST):$(PORT)
+run: setup
+	KINFOLK_DEBUG=$${KINFOLK_DEBUG:-1} $(BIN)/kinfolk run --host $(HOST) --port $(PORT) --demo-on-first-run
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+fmt: setup
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+check: setup
+	KINFOLK_HOME=var/test $(BIN)/kinfolk manage check --fail-level WARNING
+	KINFOLK_HOME=var/test KINFOLK_DEBUG=0 KINFOLK_SECRET_KEY= $(BIN)/kinfolk manage check --deploy --fail-level WARNING
+	KINFOLK_HOME=var/test $(BIN)/kinfolk manage makemigrations --check --dry-run
+
+## make test-tools: what the browser tests need: Debian's Chromium (apt) and axe-core (npm registry, pinned)
+test-tools: $(AXE_JS)
+	@test -x $(CHROMIUM) || { echo "Installing Chromium for the browser tests (apt-get install -y chromium)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+$(AXE_JS):
+	mkdir -p var/tools
+	cd var/tools && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz \
+		&& rm -rf axe-core-$(AXE_VERSION) && mv package axe-core-$(AXE_VERSION) && rm axe-core-$(AXE_VERSION).tgz
+
+## make test: lint, Django checks, migrations check, the suite on SQLite and (if KINFOLK_TEST_DATABASE_URL) PostgreSQL
+test: lint check test-tools
+	KINFOLK_HOME=var/test KINFOLK_DATABASE_URL= $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	@if [ -n "$$KINFOLK_TEST_DATABASE_URL" ]; then \
+		echo "== the suite again on $$KINFOLK_TEST_DATABASE_URL"; \
+		KINFOLK_HOME=var/test KINFOLK_DATABASE_URL="$$KINFOLK_TEST_DATABASE_URL" $(BIN)/pytest -n 2 $(PYTEST_ARGS); \
+	fi
+
+clean:
+	rm -rf $(VENV) var/test .pytest_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""Normalisation of people data, shared by every channel: forms, API, imports, demo, matching.
+
+Each function returns the clean value or raises ValidationError with a message that
+names the value and says what was expected.
+"""
+
+import re
+import unicodedata
+import zoneinfo
+from functools import lru_cache
+
+import phonenumbers
+from anyascii import anyascii
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django_countries import countries
+from email_validator import EmailNotValidError, validate_email
+from nameparser import HumanName
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value):
+    """Collapse runs of white space and remove control characters; NFC so 'é' is one character."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(_("Expected text."))
+    value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+
+
+def normalize_email(value):
+    """(email as given but tidied, lower-cased form for matching); raises ValidationError if invalid."""
+    text = clean_text(value)
+    if not text:
+        raise ValidationError(_("An email address is required, like name@example.org."))
+    try:
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValidationError(
+            _("Not a valid email address (%(reason)s); expected something like name@example.org.")
+            % {"reason": str(exc).rstrip(".")}
+        ) from exc
+    return result.normalized, result.normalized.lower()
+
+
+def normalize_phone(value, region=None):
+    """The phone number in E.164 (+442079460958); national numbers need a region (country code)."""
+    text = clean_text(value)
+    if not text:
+        raise ValidationError(_("A phone number is required."))
+    region = (region or "").upper() or None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not region:
+            raise ValidationError(
+                _(
+                    "Not an international number, and no country is known to read it; "
+                    "expected +<country code> <number>, like +44 20 7946 0958."
+                )
+            ) from exc
+        raise ValidationError(_("Not a phone number; expected digits like +44 20 7946 0958.")) from exc
+    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            _("Not a valid number for %(region)s; expected a number like %(example)s.")
+            % {
+                "region": phonenumbers.region_code_for_number(parsed) or region or _("any country"),
+                "example": _example(phonenumbers.region_code_for_number(parsed) or region),
+            }
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _example(region):
+    example = phonenumbers.example_number(region) if region else None
+    if example is None:
+        return "+44 20 7946 0958"
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+@lru_cache(maxsize=4096)
+def _country_lookup(text):
+    code = countries.alpha2(text)
+    if code:
+        return code
+    code = countries.by_name(text, insensitive=True)
+    return code or None
+
+
+def normalize_country(value):
+    """ISO 3166-1 alpha-2 code from a code (DE, DEU, 276) or an English name (Germany); '' stays ''."""
+    text = clean_text(value if not hasattr(value, "code") else value.code)
+    if not text:
+        return ""
+    code = _country_lookup(text)
+    if not code:
+        raise ValidationError(
+            _("Not a known country; expected an ISO 3166 code like DE or a name like Germany.")
+        )
+    return code
+
+
+def normalize_language(value):
+    """A BCP 47 language tag with the usual case: 'EN-gb' -> 'en-GB'."""
+    text = clean_text(value)
+    if not text:
+        return ""
+    if not _LANGUAGE.match(text):
+        raise ValidationError(_("Not a language tag; expected a BCP 47 tag like en, de-CH or pt-BR."))
+    first, *rest = text.split("-")
+    parts = [first.lower()] + [
+        p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower() for p in rest
+    ]
+    return "-".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _time_zones():
+    return frozenset(zoneinfo.available_timezones())
+
+
+def normalize_time_zone(value):
+    """An IANA time zone name (Europe/Berlin); '' stays ''."""
+    text = clean_text(value)
+    if not text:
+        return ""
+    if text not in _time_zones():
+        raise ValidationError(_("Not a known time zone; expected an IANA name like Europe/Berlin."))
+    return text
+
+
+def split_name(full_name):
+    """Split a full name into prefix, given, middle, family, suffix with nameparser."""
+    name = HumanName(clean_text(full_name))
+    return {
+        "prefix": name.title,
+        "given_name": name.first,
+        "middle_name": name.middle,
+        "family_name": name.last,
+        "suffix": name.suffix,
+    }
+
+
+def name_key(text):
+    """Lower-case ASCII form of a name for matching and search: 'Müller' -> 'muller'."""
+    return _SPACES.sub(" ", anyascii(clean_text(text)).lower()).strip()

@@ -1,0 +1,1 @@
+"""Imports and exports: parsers, column mapping, the resumable import engine, streamed exports."""

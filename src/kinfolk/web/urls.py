@@ -1,0 +1,61 @@
+from django.urls import path
+
+from kinfolk.web.views import auth, home, lists, organisations, people, search, settings
+
+app_name = "web"
+urlpatterns = [
+    path("accounts/login/", auth.login, name="login"),
+    path("accounts/logout/", auth.logout, name="logout"),
+    path("accounts/password-reset/", auth.password_reset, name="password_reset"),
+    path("accounts/password-reset/sent/", auth.password_reset_done, name="password_reset_done"),
+    path("accounts/reset/<uidb64>/<token>/", auth.password_reset_confirm, name="password_reset_confirm"),
+    path("accounts/reset/done/", auth.password_reset_complete, name="password_reset_complete"),
+    path("theme/", auth.theme, name="theme"),
+    path("setup/", auth.setup, name="setup"),
+    path("", home.home, name="home"),
+    path("search/", search.search, name="search"),
+    path("people/", lists.people, name="people"),
+    path("people/bulk/", lists.people_bulk, name="people_bulk"),
+    path("people/new/", people.person_new, name="person_new"),
+    path("people/<int:pk>/", people.person, name="person"),
+    path("people/<int:pk>/edit/", people.person_edit, name="person_edit"),
+    path("people/<int:pk>/follow/", people.follow, name="person_follow"),
+    path("people/<int:pk>/duplicates/", people.duplicates, name="person_duplicates"),
+    path("people/<int:pk>/activities/", people.activity_add, name="person_activity_add"),
+    path("people/<int:pk>/relationships/", people.relationship_add, name="person_relationship_add"),
+    path(
+        "people/<int:pk>/relationships/<int:rel_pk>/remove/",
+        people.relationship_remove,
+        name="person_relationship_remove",
+    ),
+    path("people/<int:pk>/tags/", people.tag_add, name="person_tag_add"),
+    path("people/<int:pk>/tags/<int:tagging_pk>/remove/", people.tag_remove, name="person_tag_remove"),
+    path("people/<int:pk>/lists/", people.list_add, name="person_list_add"),
+    path("people/<int:pk>/lists/<int:membership_pk>/remove/", people.list_remove, name="person_list_remove"),
+    # Contact details last: <kind> would otherwise also match tags/ and lists/ above.
+    path("people/<int:pk>/<str:kind>/add/", people.detail_add, name="person_detail_add"),
+    path("people/<int:pk>/<str:kind>/<int:detail_pk>/edit/", people.detail_edit, name="person_detail_edit"),
+    path(
+        "people/<int:pk>/<str:kind>/<int:detail_pk>/remove/",
+        people.detail_remove,
+        name="person_detail_remove",
+    ),
+    path("activities/<int:pk>/complete/", people.activity_complete, name="activity_complete"),
+    path("organisations/", lists.organisations, name="organisations"),
+    path("organisations/new/", organisations.organisation_new, name="organisation_new"),
+    path("organisations/<int:pk>/", organisations.organisation, name="organisation"),
+    path("organisations/<int:pk>/edit/", organisations.organisation_edit, name="organisation_edit"),
+    path(
+        "organisations/<int:pk>/activities/",
+        organisations.organisation_activity_add,
+        name="organisation_activity_add",
+    ),
+    path("views/<str:kind>/save/", lists.save_view, name="save_view"),
+    path("views/<int:pk>/delete/", lists.delete_view, name="delete_view"),
+    path("settings/", settings.settings_home, name="settings"),
+    path("settings/teams/", settings.teams, name="settings_teams"),
+    path("settings/teams/<int:pk>/", settings.team, name="settings_team"),
+    path("settings/users/", settings.users, name="settings_users"),
+    path("settings/relationship-types/", settings.relationship_types, name="settings_relationship_types"),
+    path("settings/tags/", settings.tags, name="settings_tags"),
+]

@@ -1,0 +1,1 @@
+"""The web application's pages; each module is one area of the site."""

@@ -1,0 +1,183 @@
+"""The People and Organisations lists: filters, sort, columns, saved views, bulk actions."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from kinfolk.access.models import Team
+from kinfolk.access.scoping import writable_team_ids
+from kinfolk.imports.exports import EXPORT_FORMATS, export
+from kinfolk.people.models import List, Organisation, Person, Tag
+from kinfolk.people.services import check_add_to_list, check_tag
+from kinfolk.web.lists import LISTS, to_querystring
+from kinfolk.web.models import SavedView
+from kinfolk.web.services import check_delete_view, check_save_view
+from kinfolk.web.views.common import as_id, error_dict, posted_id, safe_next, visible_or_404
+
+BULK_LIMIT = 500  # people per bulk action from one page (a page holds 50; select-all-matching is not offered)
+
+
+def _list_page(request, kind):
+    definition = LISTS[kind]
+    actor = request.user
+    params = request.GET
+    view = None
+    if params.get("view"):
+        view = SavedView.objects.visible_to(actor).filter(pk=as_id(params.get("view")), kind=kind).first()
+        if view is None:
+            raise Http404
+        if len(params) == 1:  # only ?view=: show the view's own filters
+            params = QueryDict(mutable=True)
+            for key, value in view.params.items():
+                params.setlist(key, value if isinstance(value, list) else [str(value)])
+    cleaned, errors = definition.clean_params(params, actor)
+    page = definition.page(actor, cleaned, cursor=request.GET.get("cursor"))
+    tags = Tag.objects.visible_to(actor).select_related("team").order_by("name")
+    context = {
+        "kind": kind,
+        "definition": definition,
+        "page": page,
+        "cleaned": cleaned,
+        "errors": errors,
+        "filters": {k: (v.pk if hasattr(v, "pk") else v) for k, v in cleaned.items()},
+        "columns": [(name, definition.columns[name]) for name in cleaned["columns"]],
+        "all_columns": list(definition.columns.items()),
+        "sorts": definition.sorts,
+        "querystring": to_querystring(cleaned),
+        "saved_views": SavedView.objects.visible_to(actor).filter(kind=kind).select_related("team", "owner"),
+        "current_view": view,
+        "tags": tags,
+        "my_teams": Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name"),
+        "export_formats": EXPORT_FORMATS,
+    }
+    if kind == "people":
+        context.update(
+            lists=List.objects.visible_to(actor).select_related("team").order_by("name"),
+            teams=Team.objects.order_by("name"),
+            writable_lists=List.objects.filter(team_id__in=writable_team_ids(actor)).select_related("team"),
+            chosen_organisation=cleaned.get("organisation"),
+        )
+    else:
+        context.update(org_kinds=Organisation.Kind.choices, chosen_parent=cleaned.get("parent"))
+    template = (
+        "web/partials/list_table.html" if request.htmx and request.htmx.target == "list-results" else None
+    )
+    return render(request, template or f"web/{kind}.html", context)
+
+
+@login_required
+def people(request):
+    return _list_page(request, "people")
+
+
+@login_required
+def organisations(request):
+    return _list_page(request, "organisations")
+
+
+@login_required
+@require_POST
+def save_view(request, kind):
+    """Save the list's current filters as a view for me, or for one of my teams."""
+    if kind not in LISTS:
+        raise Http404
+    params = QueryDict(request.POST.get("querystring", ""))
+    team = None
+    if request.POST.get("team"):
+        team = Team.objects.filter(pk=posted_id(request, "team")).first()
+        if team is None:
+            messages.error(request, _("No team with id %(id)s.") % {"id": request.POST.get("team")})
+            return redirect(reverse(f"web:{kind}") + "?" + params.urlencode())
+    try:
+        view = check_save_view(
+            kind=kind, name=request.POST.get("name", ""), params=params, team=team, actor=request.user
+        )
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(m for ms in error_dict(exc).values() for m in ms))
+        return redirect(reverse(f"web:{kind}") + "?" + params.urlencode())
+    messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+    return redirect(reverse(f"web:{kind}") + f"?view={view.pk}")
+
+
+@login_required
+@require_POST
+def delete_view(request, pk):
+    view = visible_or_404(SavedView, request.user, pk)
+    try:
+        check_delete_view(view, actor=request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("View “%(name)s” deleted.") % {"name": view.name})
+    return redirect(reverse(f"web:{view.kind}"))
+
+
+def _chosen(request, model):
+    ids = [pk for pk in map(as_id, request.POST.getlist("ids")) if pk][:BULK_LIMIT]
+    return list(model.objects.visible_to(request.user).filter(pk__in=ids).order_by("pk"))
+
+
+@login_required
+@require_POST
+def people_bulk(request):
+    """Tag, add to a list or export the chosen people; each change goes through its service."""
+    back = safe_next(request, reverse("web:people"))
+    chosen = _chosen(request, Person)
+    action = request.POST.get("action", "")
+    if not chosen:
+        messages.error(request, _("Choose at least one person first."))
+        return redirect(back)
+    actor = request.user
+    if action == "export":
+        fmt = request.POST.get("format", "csv")
+        try:
+            content_type, name, chunks = export(
+                actor, kind="people", fmt=fmt, filters={"ids": [p.pk for p in chosen]}
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(back)
+        response = StreamingHttpResponse(chunks, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    if action == "tag":
+        target = Tag.objects.visible_to(actor).filter(pk=posted_id(request, "tag")).first()
+        team = Team.objects.filter(pk=posted_id(request, "team")).first()
+        apply = lambda person: check_tag(person, target, team=team, actor=actor)  # noqa: E731
+        done = _("Tagged %(count)d people with “%(name)s”.")
+    elif action == "list":
+        target = List.objects.visible_to(actor).filter(pk=posted_id(request, "list")).first()
+        apply = lambda person: check_add_to_list(target, person, actor=actor)  # noqa: E731
+        done = _("Added %(count)d people to “%(name)s”.")
+    else:
+        messages.error(request, _("Choose what to do with the chosen people."))
+        return redirect(back)
+    if target is None:
+        messages.error(request, _("Choose a tag or a list first."))
+        return redirect(back)
+    failures = []
+    for person in chosen:
+        try:
+            apply(person)
+        except (ValidationError, PermissionDenied) as exc:
+            failures.append(f"{person}: {' '.join(m for ms in error_dict(exc).values() for m in ms)}")
+    done_count = len(chosen) - len(failures)
+    if done_count:
+        messages.success(request, done % {"count": done_count, "name": target.name})
+    if failures:
+        messages.error(
+            request,
+            ngettext(
+                "%(count)d person was not changed: %(why)s",
+                "%(count)d people were not changed: %(why)s",
+                len(failures),
+            )
+            % {"count": len(failures), "why": "; ".join(failures[:5])},
+        )
+    return redirect(back)

@@ -1,0 +1,265 @@
+"""The person and organisation pages: inline edits with messages by the field, timeline, relationships, tags."""
+
+import pytest
+
+from kinfolk.access.actors import SYSTEM
+from kinfolk.activities.models import Activity
+from kinfolk.activities.services import check_create_activity
+from kinfolk.people import services as ps
+from kinfolk.people.models import EmailAddress, PersonTag, Relationship
+from kinfolk.web.models import Follow
+from tests.conftest import make_person
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_edit_a_person_inline_and_see_bad_values_next_to_the_field(world, as_user):
+    client = as_user(world["a"])
+    ada = world["ada"]
+    form = client.get(f"/people/{ada.pk}/edit/", **HTMX).content.decode()
+    assert form.startswith('<section class="card" id="person-facts"') and 'name="birth_date"' in form
+    response = client.post(
+        f"/people/{ada.pk}/edit/", {"given_name": "Augusta Ada", "birth_date": "31/31/1815"}, **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        'id="edit-birth_date" name="birth_date"' in html
+        and 'aria-invalid="true" aria-describedby="edit-birth_date-error"' in html
+    )
+    assert '<p class="field-error" id="edit-birth_date-error">&#x27;31/31/1815&#x27;: ' in html
+    ada.refresh_from_db()
+    assert ada.given_name == "Ada"  # nothing saved
+    response = client.post(
+        f"/people/{ada.pk}/edit/", {"given_name": "Augusta Ada", "birth_date": "1815-12-10"}, **HTMX
+    )
+    ada.refresh_from_db()
+    assert (ada.given_name, str(ada.birth_date)) == ("Augusta Ada", "1815-12-10")
+    assert "Saved." in response.content.decode()  # the toast, out of band
+
+
+def test_without_javascript_a_bad_edit_shows_the_whole_page_with_the_message(world, as_user):
+    response = as_user(world["a"]).post(f"/people/{world['ada'].pk}/edit/", {"country": "Narnia"})
+    assert response.status_code == 400
+    assert "&#x27;Narnia&#x27;: Not a known country" in response.content.decode()
+    response = as_user(world["a"]).post(f"/people/{world['ada'].pk}/edit/", {"pronouns": "she/her"})
+    assert response.status_code == 302 and response.url == f"/people/{world['ada'].pk}/"
+
+
+def test_edit_an_email_with_a_bad_value(world, as_user):
+    client = as_user(world["a"])
+    email = world["ada"].emails.get()
+    url = f"/people/{world['ada'].pk}/emails/{email.pk}/edit/"
+    response = client.post(url, {"email": "ada@@example"}, **HTMX)
+    html = response.content.decode()
+    assert 'id="email-edit-error">&#x27;ada@@example&#x27;: ' in html
+    assert EmailAddress.objects.get(pk=email.pk).email == "ada@example.org"
+    client.post(url, {"email": "Ada@Analytical.example"}, **HTMX)
+    email.refresh_from_db()
+    assert (email.email, email.normalized) == ("Ada@analytical.example", "ada@analytical.example")
+
+
+def test_add_and_remove_details(world, as_user):
+    client = as_user(world["a"])
+    pk = world["ada"].pk
+    html = client.post(f"/people/{pk}/phones/add/", {"number": "12"}, **HTMX).content.decode()
+    assert 'id="add-phone-error">&#x27;12&#x27;: ' in html
+    client.post(f"/people/{pk}/phones/add/", {"number": "+44 20 7946 0018"}, **HTMX)
+    phone = world["ada"].phonenumbers.get()
+    assert phone.number == "+442079460018"
+    client.post(f"/people/{pk}/phones/{phone.pk}/remove/", **HTMX)
+    assert not world["ada"].phonenumbers.exists()
+    assert client.post(f"/people/{pk}/shoes/add/", {"x": "1"}).status_code == 404
+
+
+def test_add_a_note_log_a_call_and_create_a_task(world, as_user):
+    client = as_user(world["a"])
+    pk = world["ada"].pk
+    html = client.post(
+        f"/people/{pk}/activities/",
+        {"kind": "note", "team": world["team_a"].pk, "subject": "Met at the gala",
+         "body": '<p>Loves <b>engines</b></p><script>alert(1)</script><img src=x onerror="alert(2)">'},
+        **HTMX,
+    ).content.decode()  # fmt: skip
+    assert html.startswith('<section class="card" id="person-timeline"')
+    assert "<p>Loves <b>engines</b></p>" in html
+    assert "<script>" not in html and "<img" not in html and 'onerror="' not in html
+    client.post(
+        f"/people/{pk}/activities/", {"kind": "call", "team": world["team_a"].pk, "subject": "Called"}
+    )
+    client.post(
+        f"/people/{pk}/activities/",
+        {"kind": "task", "team": world["team_a"].pk, "subject": "Send the report", "due_at": "2030-01-31"},
+    )
+    task = Activity.objects.get(kind="task")
+    assert (task.assignee, task.due_at.date().isoformat()) == (world["a"], "2030-01-31")
+    assert sorted(Activity.objects.values_list("kind", flat=True)) == ["call", "note", "task"]
+    home = client.get("/").content.decode()
+    assert "Send the report" in home
+    client.post(f"/activities/{task.pk}/complete/", {"next": "/"})
+    task.refresh_from_db()
+    assert task.completed_at is not None
+    # a team alice does not write for is refused, nothing written
+    html = client.post(
+        f"/people/{pk}/activities/", {"kind": "note", "team": world["team_b"].pk, "subject": "x"}, **HTMX
+    ).content.decode()
+    assert "Choose one of your teams." in html
+    assert Activity.objects.count() == 3
+
+
+def test_timeline_filters_by_kind_and_team(world, as_user):
+    for kind, subject in (("note", "A note"), ("call", "A call")):
+        check_create_activity(
+            team=world["team_a"], person=world["ada"], data={"kind": kind, "subject": subject}, actor=SYSTEM
+        )
+    client = as_user(world["a"])
+    html = client.get(
+        f"/people/{world['ada'].pk}/?show=call", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="person-timeline"
+    ).content.decode()
+    assert html.startswith('<section class="card" id="person-timeline"')
+    assert "A call" in html and "A note" not in html
+    html = client.get(
+        f"/people/{world['ada'].pk}/?show=note&show=call&team={world['team_b'].pk}",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="person-timeline",
+    ).content.decode()
+    assert "A call" not in html and "A note" not in html
+
+
+def test_relationship_is_seen_from_both_sides(world, as_user):
+    client = as_user(world["a"])
+    ada, charles = world["ada"], world["charles"]
+    client.post(f"/people/{ada.pk}/relationships/", {"type": f"{world['rtype'].pk}:r", "other": charles.pk})
+    rel = Relationship.objects.get()
+    assert (rel.from_person, rel.to_person) == (charles, ada)
+    ada_page = client.get(f"/people/{ada.pk}/").content.decode()
+    charles_page = client.get(f"/people/{charles.pk}/").content.decode()
+    assert f'mentee of <a href="/people/{charles.pk}/">Charles Babbage</a>' in ada_page
+    assert f'mentor of <a href="/people/{ada.pk}/">Ada Lovelace</a>' in charles_page
+    assert (
+        f'<a href="/people/{charles.pk}/" aria-label="Charles Babbage, mentee of">' in ada_page
+    )  # the graph
+    html = client.post(f"/people/{ada.pk}/relationships/", {"type": "", "other": ""}, **HTMX).content.decode()
+    assert "Find and choose the other person." in html and "Choose how they are related." in html
+    # someone else's restricted person cannot be tied to
+    client.post(
+        f"/people/{ada.pk}/relationships/", {"type": f"{world['rtype'].pk}:f", "other": world["secret"].pk}
+    )
+    assert Relationship.objects.count() == 1
+
+
+def test_tags_lists_and_follow(world, as_user):
+    client = as_user(world["a"])
+    pk = world["ada"].pk
+    client.post(f"/people/{pk}/tags/", {"tag": world["tag"].pk}, **HTMX)
+    tagging = PersonTag.objects.get()
+    assert tagging.team == world["team_a"]
+    client.post(f"/people/{pk}/lists/", {"list": world["list"].pk}, **HTMX)
+    assert world["list"].memberships.count() == 1
+    client.post(f"/people/{pk}/tags/{tagging.pk}/remove/", **HTMX)
+    assert PersonTag.objects.count() == 0
+    client.post(f"/people/{pk}/follow/")
+    assert Follow.objects.filter(user=world["a"], person=world["ada"]).count() == 1
+    assert "Ada Lovelace" in client.get("/").content.decode()
+    client.post(f"/people/{pk}/follow/", {"follow": "0"})
+    assert not Follow.objects.exists()
+
+
+def test_person_page_query_count_does_not_grow_with_the_timeline(world, as_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(world["a"])
+    url = f"/people/{world['ada'].pk}/"
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for i in range(30):
+        check_create_activity(
+            team=world["team_a"], person=world["ada"], data={"subject": f"Note {i}"}, actor=world["a"]
+        )
+    other = make_person(given_name="Mary", family_name="Somerville")
+    ps.check_create_relationship(world["ada"], other, world["rtype"], actor=SYSTEM)
+    ps.check_create_relationship(world["charles"], world["ada"], world["rtype"], actor=SYSTEM)
+    # (not a new phone or email: possible duplicates look up one more kind of matching key for each)
+    ps.check_tag(world["ada"], world["tag"], actor=SYSTEM)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    import collections
+
+    shape = lambda ctx: collections.Counter(q["sql"][:60] for q in ctx.captured_queries)  # noqa: E731
+    assert len(many) == len(few), shape(many) - shape(few)
+
+
+def test_new_person_and_new_organisation(world, as_user):
+    client = as_user(world["a"])
+    response = client.post(
+        "/people/new/", {"given_name": "Mary", "family_name": "Somerville", "email": "bad"}
+    )
+    assert response.status_code == 400
+    assert 'id="new-email-error">&#x27;bad&#x27;: ' in response.content.decode()
+    response = client.post(
+        "/people/new/", {"given_name": "Mary", "family_name": "Somerville", "email": "mary@example.org"}
+    )
+    assert response.status_code == 302
+    assert EmailAddress.objects.get(email="mary@example.org").person.display_name == "Mary Somerville"
+    response = client.post("/organisations/new/", {"name": "", "kind": "club"})
+    assert response.status_code == 400 and "This field is required." in response.content.decode()
+    response = client.post("/organisations/new/", {"name": "Royal Society", "kind": "club"})
+    assert response.status_code == 302
+
+
+def test_organisation_page_shows_people_children_and_timeline(world, as_user):
+    child = ps.check_create_organisation(
+        data={"name": "Engines North", "parent": world["org"].pk}, actor=SYSTEM
+    )
+    past = make_person(given_name="Old", family_name="Hand")
+    ps.check_create_affiliation(
+        past,
+        world["org"],
+        data={"title": "Clerk", "start_date": "2001-01-01", "end_date": "2002-01-01"},
+        actor=SYSTEM,
+    )
+    client = as_user(world["a"])
+    client.post(
+        f"/organisations/{world['org'].pk}/activities/",
+        {"kind": "meeting", "team": world["team_a"].pk, "subject": "Board meeting"},
+    )
+    html = client.get(f"/organisations/{world['org'].pk}/").content.decode()
+    assert (
+        "Ada Lovelace" in html and "Old Hand" in html and "Engines North" in html and "Board meeting" in html
+    )
+    assert html.index("Ada Lovelace") < html.index("In the past") < html.index("Old Hand")
+    html = client.post(
+        f"/organisations/{world['org'].pk}/edit/",
+        {"name": "Analytical Engines", "website": "not a url"},
+        **HTMX,
+    ).content.decode()
+    assert 'id="org-website-error">' in html
+    client.post(
+        f"/organisations/{world['org'].pk}/edit/",
+        {"name": "Analytical Engines", "kind": "company", "website": "", "description": ""},
+    )
+    world["org"].refresh_from_db()
+    assert world["org"].name == "Analytical Engines"
+    assert child.parent_id == world["org"].pk
+
+
+def test_possible_duplicates_load_after_the_page(world, as_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # matching keys are kept by after-commit events
+        twin = make_person(given_name="Ada", family_name="Lovelace", emails=[{"email": "ada@example.org"}])
+    client = as_user(world["a"])
+    page = client.get(f"/people/{world['ada'].pk}/").content.decode()
+    assert f'hx-get="/people/{world["ada"].pk}/duplicates/" hx-trigger="load"' in page
+    panel = client.get(f"/people/{world['ada'].pk}/duplicates/", **HTMX).content.decode()
+    assert panel.startswith('<section class="card" aria-labelledby="duplicates-h" id="person-duplicates">')
+    assert f'<a href="/people/{twin.pk}/">Ada Lovelace</a>' in panel
+    assert "hx-trigger" not in panel
+    # without JavaScript the link opens the same panel on a page of its own
+    assert (
+        f'<a href="/people/{twin.pk}/">Ada Lovelace</a>'
+        in client.get(f"/people/{world['ada'].pk}/duplicates/").content.decode()
+    )
+    # a restricted look-alike is not suggested to those who may not see them
+    assert as_user(world["a"]).get(f"/people/{world['secret'].pk}/duplicates/").status_code == 404
