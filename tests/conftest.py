@@ -12,6 +12,10 @@ from kinfolk.access.models import Role, Team
 from kinfolk.access.services import check_add_member, check_create_team, do_create_user
 from kinfolk.core.context import acting
 
+# The browser fixtures are defined once, here, for the whole suite: a second definition would start a
+# second Playwright (and its event loop) in the same process while the first still runs.
+from tests.web.browser import browser, open_browser, web_server  # noqa: F401, E402
+
 _counter = itertools.count(1)
 
 

@@ -6,12 +6,11 @@ from playwright.sync_api import expect
 
 from kinfolk.access.models import Role
 from tests.conftest import make_team, make_user
-from tests.web.browser import browser, open_browser, web_server  # noqa: F401 (fixtures of the browser tests)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_create_use_and_revoke_a_token_in_the_browser(open_browser):  # noqa: F811
+def test_create_use_and_revoke_a_token_in_the_browser(open_browser):
     # given a member of Fundraising signed in on Settings → API tokens
     team = make_team("Fundraising")
     make_user("maria", teams=[(team, Role.MEMBER)])
@@ -47,7 +46,7 @@ def test_create_use_and_revoke_a_token_in_the_browser(open_browser):  # noqa: F8
     assert requests.get(f"{s.base}/api/v1/people/", headers=headers, timeout=10).status_code == 401
 
 
-def test_api_docs_render_offline_from_local_static_files(open_browser):  # noqa: F811
+def test_api_docs_render_offline_from_local_static_files(open_browser):
     make_user("root", admin=True)
     s = open_browser()
     s.sign_in("root")

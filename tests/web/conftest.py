@@ -7,7 +7,6 @@ from kinfolk.access.actors import SYSTEM
 from kinfolk.access.models import Role, Team
 from kinfolk.people import services as ps
 from tests.conftest import make_person, make_team, make_user
-from tests.web.browser import browser, open_browser, web_server  # noqa: F401 (fixtures of the browser tests)
 
 
 @pytest.fixture
