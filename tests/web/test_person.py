@@ -263,3 +263,58 @@ def test_possible_duplicates_load_after_the_page(world, as_user, django_capture_
     )
     # a restricted look-alike is not suggested to those who may not see them
     assert as_user(world["a"]).get(f"/people/{world['secret'].pk}/duplicates/").status_code == 404
+
+
+def test_add_end_and_remove_an_organisation_on_the_person_page(world, as_user):
+    # given a member of Fundraising on Charles's page, and an organisation they can find
+    from kinfolk.search.index import reindex_all
+
+    reindex_all()  # the world was made inside the test's transaction, whose commit hooks never run
+    client = as_user(world["a"])
+    charles, org = world["charles"], world["org"]
+    picked = client.get(
+        "/search/",
+        {"q": "Analytical", "kind": "organisation", "template": "pick", "pick": "organisation"},
+        **HTMX,
+    ).content.decode()
+    assert f'name="organisation" value="{org.pk}"' in picked
+    # when they add it with a bad date, then the message is next to the field and nothing is saved
+    url = f"/people/{charles.pk}/affiliations/"
+    html = client.post(
+        url, {"organisation": org.pk, "title": "Inventor", "start_date": "1822-13-01"}, **HTMX
+    ).content.decode()
+    assert (
+        'aria-describedby="aff-start-error"' in html and 'id="aff-start-error">&#x27;1822-13-01&#x27;' in html
+    )
+    assert not charles.affiliations.exists()
+    # when they choose no organisation, then they are told to choose one
+    html = client.post(url, {"title": "Inventor"}, **HTMX).content.decode()
+    assert 'id="aff-organisation-error">Find and choose the organisation.' in html
+    # when the values are good, then the affiliation is saved, current and primary
+    html = client.post(
+        url,
+        {"organisation": org.pk, "title": "Inventor", "start_date": "1822-06-14", "is_primary": "on"},
+        **HTMX,
+    ).content.decode()
+    affiliation = charles.affiliations.get()
+    assert (affiliation.title, str(affiliation.start_date), affiliation.is_primary) == (
+        "Inventor",
+        "1822-06-14",
+        True,
+    )
+    assert affiliation.end_date is None and "Analytical Engines Ltd</a> — Inventor" in html
+    # when it is marked as ended, then it is past but kept
+    client.post(
+        f"/people/{charles.pk}/affiliations/{affiliation.pk}/end/", {"end_date": "1871-10-18"}, **HTMX
+    )
+    affiliation.refresh_from_db()
+    assert str(affiliation.end_date) == "1871-10-18" and not affiliation.is_current
+    # when it is removed, then it is gone (and the change is recorded)
+    response = client.post(f"/people/{charles.pk}/affiliations/{affiliation.pk}/remove/")
+    assert response.status_code == 302 and not charles.affiliations.exists()
+
+
+def test_another_team_cannot_touch_a_restricted_persons_organisations(world, as_user):
+    secret, org = world["secret"], world["org"]
+    response = as_user(world["a"]).post(f"/people/{secret.pk}/affiliations/", {"organisation": org.pk})
+    assert response.status_code == 404 and not secret.affiliations.exists()

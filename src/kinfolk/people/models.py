@@ -43,7 +43,12 @@ class Person(KinfolkModel):
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("people")
-        indexes = [models.Index(fields=["family_name", "given_name"], name="person_name_idx")]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"], name="person_name_idx"),
+            # The people list pages by (sort column, id): these keep a page fast on the millionth row.
+            models.Index(fields=["display_name", "id"], name="person_display_name_idx"),
+            models.Index(fields=["updated_at", "id"], name="person_updated_idx"),
+        ]
 
     def __str__(self):
         return self.display_name or _("(unnamed person)")
@@ -333,6 +338,7 @@ class Organisation(KinfolkModel):
     class Meta:
         verbose_name = _("organisation")
         ordering = ["name"]
+        indexes = [models.Index(fields=["updated_at", "id"], name="organisation_updated_idx")]
 
     def __str__(self):
         return self.name

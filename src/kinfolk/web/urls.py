@@ -28,6 +28,17 @@ urlpatterns = [
         people.relationship_remove,
         name="person_relationship_remove",
     ),
+    path("people/<int:pk>/affiliations/", people.affiliation_add, name="person_affiliation_add"),
+    path(
+        "people/<int:pk>/affiliations/<int:aff_pk>/end/",
+        people.affiliation_end,
+        name="person_affiliation_end",
+    ),
+    path(
+        "people/<int:pk>/affiliations/<int:aff_pk>/remove/",
+        people.affiliation_remove,
+        name="person_affiliation_remove",
+    ),
     path("people/<int:pk>/tags/", people.tag_add, name="person_tag_add"),
     path("people/<int:pk>/tags/<int:tagging_pk>/remove/", people.tag_remove, name="person_tag_remove"),
     path("people/<int:pk>/lists/", people.list_add, name="person_list_add"),

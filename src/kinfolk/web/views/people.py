@@ -10,6 +10,7 @@ from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -28,6 +29,7 @@ from kinfolk.people.models import (
     HouseholdMember,
     List,
     ListMembership,
+    Organisation,
     Person,
     PersonTag,
     PhoneNumber,
@@ -329,7 +331,6 @@ def detail_remove(request, pk, kind, detail_pk):
 
 def _aware(value):
     """A date or date-time from a form field, in the user's time zone."""
-    from django.utils import timezone
 
     if not value:
         return None
@@ -418,6 +419,54 @@ def relationship_remove(request, pk, rel_pk):
         request, ps.check_delete_relationship, rel, actor=request.user, success=_("Relationship removed.")
     )
     return _section(request, person, "relationships")
+
+
+AFFILIATION_FORM_FIELDS = ("role", "title", "start_date", "end_date")
+
+
+@login_required
+@require_POST
+def affiliation_add(request, pk):
+    """Tie this person to an organisation, with a role or title and dates."""
+    person = _get_person(request, pk)
+    organisation = Organisation.objects.visible_to(request.user).filter(pk=posted_id(request, "organisation"))
+    organisation = organisation.first()
+    if organisation is None:
+        errors = {"aff_organisation": [_("Find and choose the organisation.")]}
+        messages.error(request, errors["aff_organisation"][0])
+        return _section(request, person, "affiliations", errors=errors)
+    data = {k: v for k, v in post_data(request, AFFILIATION_FORM_FIELDS).items() if v.strip()}
+    data["is_primary"] = request.POST.get("is_primary") == "on"
+    _aff, errs = call_service(request, ps.check_create_affiliation, person, organisation, data=data,
+                              actor=request.user, success=_("Added to %(organisation)s.") % {"organisation": organisation})  # fmt: skip
+    return _section(request, person, "affiliations", errors={f"aff_{k}": v for k, v in errs.items()} or None)
+
+
+@login_required
+@require_POST
+def affiliation_end(request, pk, aff_pk):
+    """Mark an affiliation as past: it ends today (or on the date given) and stays in the record."""
+    person = _get_person(request, pk)
+    affiliation = visible_or_404(Affiliation, request.user, aff_pk, Affiliation.objects.filter(person=person))
+    end = request.POST.get("end_date") or timezone.localdate().isoformat()
+    _aff, errs = call_service(request, ps.check_update_affiliation, affiliation, changes={"end_date": end},
+                              actor=request.user, success=_("Marked as past."))  # fmt: skip
+    return _section(request, person, "affiliations", errors={f"aff_{k}": v for k, v in errs.items()} or None)
+
+
+@login_required
+@require_POST
+def affiliation_remove(request, pk, aff_pk):
+    person = _get_person(request, pk)
+    affiliation = visible_or_404(Affiliation, request.user, aff_pk, Affiliation.objects.filter(person=person))
+    call_service(
+        request,
+        ps.check_delete_affiliation,
+        affiliation,
+        actor=request.user,
+        success=_("Affiliation removed."),
+    )
+    return _section(request, person, "affiliations")
 
 
 @login_required

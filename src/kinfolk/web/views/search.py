@@ -34,7 +34,9 @@ def search(request):
         }
         for r in (run_search(request.user, query, limit=limit, kinds=kinds) if query else [])
     ]
-    context = {"results": results, "query": query, "search_query": query}
+    # A picker (relationship, affiliation forms) names its radio buttons after what it picks.
+    pick_name = "organisation" if request.GET.get("pick") == "organisation" else "other"
+    context = {"results": results, "query": query, "search_query": query, "pick_name": pick_name}
     if request.htmx:
         pick = request.GET.get("template") == "pick"
         template = "web/partials/person_pick.html" if pick else "web/partials/search_results.html"
