@@ -318,3 +318,40 @@ def test_another_team_cannot_touch_a_restricted_persons_organisations(world, as_
     secret, org = world["secret"], world["org"]
     response = as_user(world["a"]).post(f"/people/{secret.pk}/affiliations/", {"organisation": org.pk})
     assert response.status_code == 404 and not secret.affiliations.exists()
+
+
+def test_the_timeline_pages_through_older_items_without_losing_or_repeating_one(world, as_user):
+    # given Charles with 230 notes, 60 of them at the very same moment (ties must not be lost)
+    import re
+
+    from django.utils import timezone
+
+    charles = world["charles"]
+    same_moment = timezone.now().replace(microsecond=0) - timezone.timedelta(days=3)
+    for i in range(230):
+        data = {"subject": f"Note {i:03d}"}
+        if i < 60:
+            data["occurred_at"] = same_moment
+        check_create_activity(team=world["team_a"], person=charles, data=data, actor=SYSTEM)
+    client = as_user(world["a"])
+    note = re.compile(r"Note (\d{3})")
+
+    def subjects(html):  # the notes on the timeline (the change history names them too)
+        return note.findall(html.split('id="timeline-items"', 1)[1].split("</ol>", 1)[0])
+
+    # when the page is opened, then it shows the newest 200 and a link to the older ones
+    html = client.get(f"/people/{charles.pk}/", {"show": "note"}).content.decode()
+    first = subjects(html)
+    assert len(first) == 200
+    more = re.search(r'<div id="timeline-more"><a class="button small" href="([^"]+)"', html).group(1)
+    # when "Show older" is followed (htmx), then only the next items come, with no further link
+    page = client.get(more.replace("&amp;", "&"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="timeline-items")
+    rest = note.findall(page.content.decode())
+    assert '<div id="timeline-more" hx-swap-oob="true"></div>' in page.content.decode()
+    assert sorted(first + rest) == [f"{i:03d}" for i in range(230)]
+    # and without JavaScript the same link shows the older page in full
+    html = client.get(more.replace("&amp;", "&")).content.decode()
+    assert subjects(html) == rest and "Back to the newest" in html
+    # a cursor that is not one is ignored: the newest page again
+    html = client.get(f"/people/{charles.pk}/", {"show": "note", "before": "yesterday~1~2"}).content.decode()
+    assert subjects(html) == first

@@ -19,13 +19,58 @@ class TimelineItem:
     obj: object
 
 
+# Items are ordered newest first by (time, kind, id); the kind breaks ties between sources.
+KIND_RANK = {"activity": 0, "change": 1, "relationship": 2}
+
+
+def timeline_cursor(item):
+    """An opaque position after which the next page of a timeline starts."""
+    return f"{item.time.isoformat()}~{KIND_RANK[item.kind]}~{item.obj.pk}"
+
+
+def parse_timeline_cursor(value):
+    """(time, rank, id) from timeline_cursor's text, or None when it is not one."""
+    parts = str(value or "").split("~")
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or len(parts[2]) > 18:
+        return None
+    try:
+        moment = datetime.fromisoformat(parts[0])
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment, int(parts[1]), int(parts[2])
+
+
+def _older_than(queryset, field, kind, cursor):
+    """Rows of one source that come after the cursor in (time, kind, id) descending order."""
+    if cursor is None:
+        return queryset
+    moment, rank, pk = cursor
+    own = KIND_RANK[kind]
+    if own < rank:
+        return queryset.filter(**{f"{field}__lte": moment})
+    if own > rank:
+        return queryset.filter(**{f"{field}__lt": moment})
+    return queryset.filter(Q(**{f"{field}__lt": moment}) | Q(**{field: moment, "pk__lt": pk}))
+
+
 def person_timeline(
-    person, *, actor, limit=200, kinds=None, team_ids=None, activity_kinds=None, skip_changes_of=()
+    person,
+    *,
+    actor,
+    limit=200,
+    kinds=None,
+    team_ids=None,
+    activity_kinds=None,
+    skip_changes_of=(),
+    before=None,
 ):
-    """The `limit` newest timeline items of `person` that `actor` may see.
+    """The `limit` newest timeline items of `person` that `actor` may see (older than `before`, if given).
 
     activity_kinds: only these kinds of activity ('note', 'call'…); team_ids: only these teams' activities;
-    skip_changes_of: models whose change records to leave out (those with timeline items of their own).
+    skip_changes_of: models whose change records to leave out (those with timeline items of their own);
+    before: a cursor from parse_timeline_cursor, to read the next page.
     """
     items = []
     if kinds is None or "activity" in kinds:
@@ -34,6 +79,7 @@ def person_timeline(
             activities = activities.filter(kind__in=activity_kinds)
         if team_ids:
             activities = activities.filter(team_id__in=team_ids)
+        activities = _older_than(activities, "occurred_at", "activity", before)
         activities = activities.select_related("team", "author", "assignee").order_by("-occurred_at", "-id")
         items += [TimelineItem("activity", a.occurred_at, a) for a in activities[:limit]]
     if kinds is None or "change" in kinds:
@@ -48,12 +94,14 @@ def person_timeline(
 
             skipped = [ct.pk for ct in ContentType.objects.get_for_models(*skip_changes_of).values()]
             changes = changes.exclude(object_type_id__in=skipped)
+        changes = _older_than(changes, "time", "change", before)
         items += [TimelineItem("change", c.time, c) for c in changes[:limit]]
     if kinds is None or "relationship" in kinds:
         rels = Relationship.objects.visible_to(actor).filter(Q(from_person=person) | Q(to_person=person))
-        rels = rels.select_related("type", "from_person", "to_person").order_by("-created_at")
+        rels = _older_than(rels, "created_at", "relationship", before)
+        rels = rels.select_related("type", "from_person", "to_person").order_by("-created_at", "-id")
         items += [TimelineItem("relationship", r.created_at, r) for r in rels[:limit]]
-    items.sort(key=lambda item: item.time, reverse=True)
+    items.sort(key=lambda item: (item.time, KIND_RANK[item.kind], item.obj.pk), reverse=True)
     return items[:limit]
 
 

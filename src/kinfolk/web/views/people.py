@@ -1,6 +1,7 @@
 """The person page and everything done on it: inline edits, details, timeline, relationships, tags, lists."""
 
 import math
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -39,7 +40,7 @@ from kinfolk.people.models import (
     SocialProfile,
     Tag,
 )
-from kinfolk.people.timeline import person_timeline
+from kinfolk.people.timeline import parse_timeline_cursor, person_timeline, timeline_cursor
 from kinfolk.web.models import Follow
 from kinfolk.web.services import check_follow, check_unfollow
 from kinfolk.web.timeline import TimelineRenderer
@@ -84,7 +85,7 @@ def _timeline_filters(request):
     return chosen, team_ids
 
 
-def timeline_items(person, actor, chosen, team_ids):
+def timeline_items(person, actor, chosen, team_ids, *, before=None, limit=TIMELINE_LIMIT):
     """The person's timeline as the page shows it: activities, relationships and changes to their record."""
     activity_kinds = [k for k in chosen if k in Activity.Kind.values]
     kinds = set()
@@ -96,20 +97,39 @@ def timeline_items(person, actor, chosen, team_ids):
         kinds.add("change")
     if not kinds:
         return []
-    items = person_timeline(
+    return person_timeline(
         person,
         actor=actor,
-        limit=TIMELINE_LIMIT,
+        limit=limit,
         kinds=kinds,
         team_ids=team_ids,
         activity_kinds=activity_kinds,
+        # Activities and relationships have items of their own; their change records would say it twice.
+        skip_changes_of=(Activity, Relationship),
+        before=before,
     )
-    # Activities and relationships have items of their own; their change records would say it twice.
-    return [
-        item
-        for item in items
-        if item.kind != "change" or item.obj.object_type.model not in ("activity", "relationship")
-    ]
+
+
+def timeline_context(request, person):
+    """One page of the timeline (the newest, or the one older than ?before=) and the link to the next."""
+    chosen, team_ids = _timeline_filters(request)
+    before = parse_timeline_cursor(request.GET.get("before"))
+    items = timeline_items(person, request.user, chosen, team_ids, before=before, limit=TIMELINE_LIMIT + 1)
+    more = None
+    if len(items) > TIMELINE_LIMIT:
+        items = items[:TIMELINE_LIMIT]
+        query = [("show", k) for k in chosen] + ([("team", team_ids[0])] if team_ids else [])
+        more = urlencode([*query, ("before", timeline_cursor(items[-1]))])
+    renderer = TimelineRenderer(
+        csrf_token=get_token(request), back_url=reverse("web:person", args=[person.pk])
+    )
+    return {
+        "timeline": [renderer.item(item) for item in items],
+        "timeline_kinds": [(k, k in chosen) for k in TIMELINE_KINDS],
+        "timeline_team": team_ids[0] if team_ids else None,
+        "timeline_older": before is not None,
+        "timeline_more": more,
+    }
 
 
 def relationship_graph(person, relationships):
@@ -132,7 +152,6 @@ def relationship_graph(person, relationships):
 def person_context(request, person, *, errors=None, editing=None):
     """Everything the person page shows, read in a fixed number of queries."""
     actor = request.user
-    chosen, team_ids = _timeline_filters(request)
     relationships = list(
         Relationship.objects.visible_to(actor)
         .filter(Q(from_person=person) | Q(to_person=person))
@@ -159,10 +178,8 @@ def person_context(request, person, *, errors=None, editing=None):
         .order_by("-time", "-id")[:30]
     )
     my_teams = list(Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name"))
-    renderer = TimelineRenderer(
-        csrf_token=get_token(request), back_url=reverse("web:person", args=[person.pk])
-    )
     return {
+        **timeline_context(request, person),
         "person": person,
         "can_edit": can_edit,
         "errors": errors or {},
@@ -191,9 +208,6 @@ def person_context(request, person, *, errors=None, editing=None):
         "lists": list(
             ListMembership.objects.visible_to(actor).filter(person=person).select_related("list", "team")
         ),
-        "timeline": [renderer.item(item) for item in timeline_items(person, actor, chosen, team_ids)],
-        "timeline_kinds": [(k, k in chosen) for k in TIMELINE_KINDS],
-        "timeline_team": team_ids[0] if team_ids else None,
         "history": history,
         "following": Follow.objects.filter(user=actor, person=person).exists(),
         "my_teams": my_teams,
@@ -213,6 +227,10 @@ def person_context(request, person, *, errors=None, editing=None):
 @login_required
 def person(request, pk):
     person = _get_person(request, pk)
+    if request.htmx and request.htmx.target == "timeline-items":
+        # "Show older": only the next page of items, and the link after it.
+        context = {"person": person, **timeline_context(request, person)}
+        return render(request, "web/partials/person_timeline_page.html", context)
     context = person_context(request, person, editing=request.GET.get("edit"))
     if request.htmx and request.htmx.target == "person-timeline":
         return render(request, "web/partials/person_timeline.html", context)
