@@ -125,6 +125,52 @@ def do_create_user(*, values, password=None, actor):
     return user
 
 
+def check_set_user_active(user, *, active, actor):
+    """Deactivate a user (they can no longer sign in, and their API tokens stop working) or reactivate them.
+
+    Administrators only; nobody deactivates themselves, so an organisation always keeps the
+    administrator who is acting.
+    """
+    _require_admin(actor)
+    if not active and user.pk == actor.pk:
+        raise ValidationError({"is_active": [_("You cannot deactivate yourself.")]})
+    if not active and user.is_org_admin and _other_active_admins(user) == 0:
+        raise ValidationError(
+            {"is_active": [_("%(name)s is the last active administrator.") % {"name": user}]}
+        )
+    return do_update_user(user, changes={"is_active": bool(active)}, actor=actor)
+
+
+def check_set_org_admin(user, *, admin, actor):
+    """Make a user an organisation administrator, or take that role away (administrators only)."""
+    _require_admin(actor)
+    if not admin and user.pk == actor.pk:
+        raise ValidationError({"is_org_admin": [_("You cannot remove your own administrator role.")]})
+    if admin and not user.is_active:
+        raise ValidationError({"is_org_admin": [_("Reactivate %(name)s first.") % {"name": user}]})
+    admin = bool(admin)
+    return do_update_user(
+        user, changes={"is_org_admin": admin, "is_staff": admin, "is_superuser": admin}, actor=actor
+    )
+
+
+def _other_active_admins(user):
+    return User.objects.filter(is_org_admin=True, is_active=True).exclude(pk=user.pk).count()
+
+
+@transaction.atomic
+def do_update_user(user, *, changes, actor):
+    """Apply validated changes to a user account and record them."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    before = snapshot(user)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    user.save(update_fields=list(changes))
+    record_change(user, action=ChangeRecord.Action.UPDATE, before=before, after=snapshot(user), actor=actor)
+    forget(user)
+    return user
+
+
 # ---- API tokens ---------------------------------------------------------------------------------
 
 TOKEN_DEFAULT_DAYS = 90

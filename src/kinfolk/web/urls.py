@@ -67,6 +67,7 @@ urlpatterns = [
     path("settings/teams/", settings.teams, name="settings_teams"),
     path("settings/teams/<int:pk>/", settings.team, name="settings_team"),
     path("settings/users/", settings.users, name="settings_users"),
+    path("settings/users/<int:pk>/", settings.user_action, name="settings_user_action"),
     path("settings/relationship-types/", settings.relationship_types, name="settings_relationship_types"),
     path("settings/tags/", settings.tags, name="settings_tags"),
 ]

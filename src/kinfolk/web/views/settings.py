@@ -5,6 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from kinfolk.access import services as access_services
 from kinfolk.access.models import Membership, Role, Team, User
@@ -125,6 +127,29 @@ def users(request):
         },  # fmt: skip
         status=400 if errors else 200,
     )
+
+
+USER_ACTIONS = {
+    "deactivate": (access_services.check_set_user_active, {"active": False}, gettext_lazy("%(name)s can no longer sign in.")),
+    "reactivate": (access_services.check_set_user_active, {"active": True}, gettext_lazy("%(name)s can sign in again.")),
+    "make_admin": (access_services.check_set_org_admin, {"admin": True}, gettext_lazy("%(name)s is now an administrator.")),
+    "remove_admin": (access_services.check_set_org_admin, {"admin": False}, gettext_lazy("%(name)s is no longer an administrator.")),
+}  # fmt: skip
+
+
+@login_required
+@require_POST
+def user_action(request, pk):
+    """Deactivate or reactivate a user, or give or take the administrator role (administrators only)."""
+    account = visible_or_404(User, request.user, pk)
+    action = USER_ACTIONS.get(request.POST.get("action", ""))
+    if action is None:
+        messages.error(request, _("Choose what to do with %(name)s.") % {"name": account})
+    else:
+        service, arguments, success = action
+        call_service(request, service, account, **arguments, actor=request.user,
+                     success=success % {"name": account.get_full_name() or account.username})  # fmt: skip
+    return redirect("web:settings_users")
 
 
 @login_required
