@@ -173,6 +173,7 @@ def test_person_page_query_count_does_not_grow_with_the_timeline(world, as_user)
 
     client = as_user(world["a"])
     url = f"/people/{world['ada'].pk}/"
+    client.get(url)  # process-wide caches (content types) warm up once, whatever the data
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
     for i in range(30):
@@ -355,3 +356,36 @@ def test_the_timeline_pages_through_older_items_without_losing_or_repeating_one(
     # a cursor that is not one is ignored: the newest page again
     html = client.get(f"/people/{charles.pk}/", {"show": "note", "before": "yesterday~1~2"}).content.decode()
     assert subjects(html) == first
+
+
+def test_make_a_household_add_someone_and_take_them_out(world, as_user):
+    from kinfolk.people.models import Household, HouseholdMember
+
+    client = as_user(world["a"])
+    ada, charles = world["ada"], world["charles"]
+    url = f"/people/{ada.pk}/households/"
+    # when no one is chosen, then the message says so and nothing is made
+    html = client.post(url, {"role": "partner"}, **HTMX).content.decode()
+    assert 'id="hh-other-error">Find and choose the person who lives with them.' in html
+    assert not Household.objects.exists()
+    # when Charles is added, then Ada's household is made with her at its head and him in it
+    html = client.post(url, {"other": charles.pk, "role": "partner"}, **HTMX).content.decode()
+    household = Household.objects.get()
+    assert household.name == "Lovelace household" and household.head_id == ada.pk
+    assert {(m.person_id, m.role) for m in household.members.all()} == {(ada.pk, ""), (charles.pk, "partner")}
+    assert "Charles Babbage</a>" in html and "partner" in html
+    # and his page shows the household too
+    assert "Lovelace household" in client.get(f"/people/{charles.pk}/").content.decode()
+    # when he is added again, then the message names him and nothing is doubled
+    html = client.post(url, {"other": charles.pk}, **HTMX).content.decode()
+    assert "Charles Babbage is already in Lovelace household." in html
+    assert household.members.count() == 2
+    # when he is taken out, then only Ada remains
+    member = HouseholdMember.objects.get(person=charles)
+    client.post(f"/people/{ada.pk}/households/{member.pk}/remove/", **HTMX)
+    assert list(household.members.values_list("person_id", flat=True)) == [ada.pk]
+    # someone outside the person's households cannot be removed through their page
+    other = HouseholdMember.objects.create(
+        household=Household.objects.create(name="Elsewhere"), person=charles
+    )
+    assert client.post(f"/people/{ada.pk}/households/{other.pk}/remove/").status_code == 404

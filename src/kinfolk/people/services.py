@@ -732,6 +732,14 @@ def check_create_household(*, data, actor):
 def check_add_household_member(household, person, *, role="", head=False, actor):
     require_permission(actor, "change", household)
     require_permission(actor, "change", person)
+    if HouseholdMember.objects.filter(household=household, person=person).exists():
+        raise ValidationError(
+            {
+                "person": [
+                    _("%(person)s is already in %(household)s.") % {"person": person, "household": household}
+                ]
+            }
+        )
     return do_add_household_member(household, person, role=norm.clean_text(role), head=head, actor=actor)
 
 

@@ -28,6 +28,12 @@ urlpatterns = [
         people.relationship_remove,
         name="person_relationship_remove",
     ),
+    path("people/<int:pk>/households/", people.household_add, name="person_household_add"),
+    path(
+        "people/<int:pk>/households/<int:member_pk>/remove/",
+        people.household_remove,
+        name="person_household_remove",
+    ),
     path("people/<int:pk>/affiliations/", people.affiliation_add, name="person_affiliation_add"),
     path(
         "people/<int:pk>/affiliations/<int:aff_pk>/end/",

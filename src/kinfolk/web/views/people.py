@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.middleware.csrf import get_token
@@ -165,7 +166,8 @@ def person_context(request, person, *, errors=None, editing=None):
         HouseholdMember.objects.visible_to(actor)
         .filter(household_id__in=[h.household_id for h in households])
         .exclude(person=person)
-        .select_related("person")
+        .select_related("person", "household")
+        .order_by("household_id", "id")
     )
     affiliations = list(
         Affiliation.objects.visible_to(actor).filter(person=person).select_related("organisation")
@@ -437,6 +439,49 @@ def relationship_remove(request, pk, rel_pk):
         request, ps.check_delete_relationship, rel, actor=request.user, success=_("Relationship removed.")
     )
     return _section(request, person, "relationships")
+
+
+@login_required
+@require_POST
+def household_add(request, pk):
+    """Put someone in this person's household; the first one makes the household, with this person at its head."""
+    person = _get_person(request, pk)
+    other = Person.objects.visible_to(request.user).filter(pk=posted_id(request, "other")).first()
+    if other is None or other.pk == person.pk:
+        errors = {"hh_other": [_("Find and choose the person who lives with them.")]}
+        messages.error(request, errors["hh_other"][0])
+        return _section(request, person, "households", errors=errors)
+    membership = HouseholdMember.objects.visible_to(request.user).filter(person=person).first()
+    role = request.POST.get("role", "")
+
+    def add():
+        with transaction.atomic():
+            if membership is None:
+                name = _("%(name)s household") % {"name": person.family_name or person}
+                household = ps.check_create_household(data={"name": name}, actor=request.user)
+                ps.check_add_household_member(household, person, head=True, actor=request.user)
+            else:
+                household = membership.household
+            return ps.check_add_household_member(household, other, role=role, actor=request.user)
+
+    _member, errs = call_service(
+        request, add, success=_("%(name)s added to the household.") % {"name": other}
+    )
+    return _section(request, person, "households", errors={f"hh_{k}": v for k, v in errs.items()} or None)
+
+
+@login_required
+@require_POST
+def household_remove(request, pk, member_pk):
+    """Take someone out of a household this person is in (themselves included)."""
+    person = _get_person(request, pk)
+    households = HouseholdMember.objects.filter(person=person).values("household_id")
+    member = visible_or_404(
+        HouseholdMember, request.user, member_pk, HouseholdMember.objects.filter(household_id__in=households)
+    )
+    call_service(request, ps.check_remove_household_member, member, actor=request.user,
+                 success=_("%(name)s left the household.") % {"name": member.person})  # fmt: skip
+    return _section(request, person, "households")
 
 
 AFFILIATION_FORM_FIELDS = ("role", "title", "start_date", "end_date")
