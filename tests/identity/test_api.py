@@ -128,6 +128,7 @@ def test_merge_read_the_record_follow_the_old_id_and_undo(pairs, admin):
     )
     assert record["choices"]["given_name"] == {"value": "Bob", "source": "merged", "why": "chosen"}
     assert api.get(f"merges/{record['id']}/").json() == record
+    assert api.get("merges/").json()["results"] == [record]
     assert Person.objects.get(pk=robert.pk).given_name == "Bob"
     # and the merged-away id answers with the survivor's address
     moved = api.get(f"people/{bob.pk}/?fields=id")
@@ -176,6 +177,7 @@ def test_another_teams_merge_is_not_found(pairs, users, team_a, team_b):
     record = b_member.post("merges/", {"survivor": pairs["ann"].pk, "merged": pairs["anne"].pk}).json()
     a_member = _api(users["a_member"], team_a)
     assert a_member.get(f"merges/{record['id']}/").status_code == 404
+    assert a_member.get("merges/").json()["results"] == []
     assert a_member.post(f"merges/{record['id']}/undo/").status_code == 404
     # and the merged-away id of a hidden person is simply not found
     assert a_member.get(f"people/{pairs['anne'].pk}/").status_code == 404

@@ -194,6 +194,12 @@ class MergeRecordSerializer(serializers.Serializer):
         }
 
 
+class MergePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MergeRecordSerializer(many=True)
+
+
 class MergeWriteSerializer(serializers.Serializer):
     """Merge `merged` into `survivor`; `choices` picks whose value a field keeps (the rest by the rules)."""
 
@@ -324,7 +330,9 @@ class MergeViewSet(KinfolkViewSet):
 
     model = MergeRecord
     serializer_class = MergeRecordSerializer
-    filter_backends = []
+    filter_backends = KinfolkViewSet.filter_backends[1:]  # ordering only
+    ordering_fields = ["id", "merged_at"]
+    ordering = ["-id"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -343,6 +351,12 @@ class MergeViewSet(KinfolkViewSet):
             raise ValidationError({"choices": [_('Expected {field: "survivor" or "merged"}.')]})
         record = identity_merge.check_merge_people(survivor, merged, choices=choices, actor=self.actor)
         return Response(MergeRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=MergePageSerializer, parameters=[CURSOR, PAGE_SIZE])
+    def list(self, request, *args, **kwargs):
+        """Merges of people you may see, newest first (undone ones too, with undone_at)."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(MergeRecordSerializer(page, many=True).data)
 
     @extend_schema(responses=MergeRecordSerializer)
     def retrieve(self, request, *args, **kwargs):
