@@ -206,6 +206,7 @@ SPECTACULAR_SETTINGS = {
         "EmailStatusEnum": "kinfolk.people.models.EmailAddress.Status",
         "UpsertStatusEnum": ["created", "updated"],
         "BulkItemStatusEnum": ["created", "updated", "error"],
+        "DuplicateStatusEnum": "kinfolk.identity.models.DuplicateCandidate.Status",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -14,6 +14,9 @@ from kinfolk.access.services import check_create_token
 from kinfolk.activities.services import check_create_activity
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.registry import models_with
+from kinfolk.identity.merge import check_merge_people
+from kinfolk.identity.models import DuplicateCandidate
+from kinfolk.identity.services import run_duplicate_detection
 from kinfolk.people import services as ps
 from tests.api.conftest import Api, make_token
 from tests.conftest import make_person, make_team, make_user
@@ -26,6 +29,20 @@ SHARED = "shared record"  # organisations, households: every member may read and
 DIRECTORY = "directory"  # teams, users: names known to all, nothing to write
 SELF = "the caller"  # /me/: only ever the caller
 PUBLIC = "public"  # the schema and its documentation
+
+
+class OnTeamB:
+    """A route on one of team B's objects (of `resource`): not found, and nothing changes."""
+
+    def __init__(self, resource):
+        self.resource = resource
+
+
+class Expect:
+    """A route with its own request body and its own test of a refusal: ok(response, world)."""
+
+    def __init__(self, body, ok):
+        self.body, self.ok = body, ok
 
 
 def api_routes():
@@ -68,6 +85,18 @@ def _world():
         data={"name": "sibling", "forward_label": "sibling of", "is_symmetric": True}, actor=SYSTEM
     )
     w["household"] = ps.check_create_household(data={"name": "The Smiths"}, actor=b)
+    # team B's duplicates: a look-alike of Hidden (an open pair), and a merge of two of its people
+    make_person(
+        actor=b,
+        given_name="Hidden",
+        emails=[{"email": "hidden@example.org"}],
+        restricted_to_teams=[team_b.pk],
+    )
+    run_duplicate_detection(rebuild=True)
+    kept, gone = (
+        make_person(actor=b, given_name=n, restricted_to_teams=[team_b.pk]) for n in ("Kept", "Gone")
+    )
+    merge = check_merge_people(kept, gone, actor=b)
     w["tag"] = ps.check_create_tag(data={"name": "vip"}, team=team_b, actor=b)
     w["list"] = ps.check_create_list(team=team_b, data={"name": "Gala"}, actor=b)
     w["objects"] = {
@@ -92,6 +121,8 @@ def _world():
         "teams": team_b,
         "users": b,
         "tokens": check_create_token(user=b, data={"name": "b form", "team": team_b.pk}, actor=b)[0],
+        "duplicates": DuplicateCandidate.objects.get(first_id=hidden.pk),
+        "merges": merge,
     }
     return w
 
@@ -122,6 +153,8 @@ RESOURCES = {
     "teams": (DIRECTORY, None),
     "users": (DIRECTORY, None),
     "tokens": (TEAM_B, lambda w: {"name": "into B", "team": w["team_b"].pk, "scope": "write"}),
+    "duplicates": (TEAM_B, None),
+    "merges": (TEAM_B, lambda w: {"survivor": w["open"].pk, "merged": w["hidden"].pk}),
 }
 # Routes outside the resources' list/detail/history pattern, and what a request to them needs.
 EXTRA = {
@@ -133,6 +166,14 @@ EXTRA = {
         "people": [{"given_name": "X", "external_ids": [{"system": "shop", "value": "b-1"}]}]
     },
     ("me", "get"): SELF,
+    ("duplicates-not-duplicate", "post"): OnTeamB("duplicates"),
+    ("merges-undo", "post"): OnTeamB("merges"),
+    # the check of a prospective person never names someone the caller may not see
+    ("duplicates-check", "post"): Expect(
+        lambda w: {"given_name": "Hidden", "emails": [{"email": "hidden@example.org"}]},
+        lambda response, w: response.status_code == 200 and response.json()["results"] == [],
+    ),
+    ("duplicates-runs", "post"): Expect(lambda w: {}, lambda response, w: response.status_code == 403),
     ("schema", "get"): PUBLIC,
     ("docs", "get"): PUBLIC,
 }
@@ -193,7 +234,12 @@ def test_team_a_token_never_reaches_team_b():
         kind, body = RESOURCES.get(resource, (None, None))
         if (name, method) in EXTRA:
             spec = EXTRA[(name, method)]
-            if spec is PUBLIC:
+            if isinstance(spec, OnTeamB):
+                response = api.post(_url(name, w["objects"][spec.resource]), {})
+                ok = response.status_code == 404
+            elif isinstance(spec, Expect):
+                ok = spec.ok(api.post(_url(name), spec.body(w)), w)
+            elif spec is PUBLIC:
                 response = Api().get(_url(name))
                 ok = response.status_code == 200
             elif spec is SELF:
@@ -238,7 +284,8 @@ def test_read_only_token_may_not_write_anything():
         if method == "get":
             continue
         before = _state(w), list(type(own).objects.filter(pk=own.pk).values())
-        url = _url(name, own) if name.endswith("-detail") else _url(name)
+        on_record = name.endswith("-detail") or isinstance(EXTRA.get((name, method)), OnTeamB)
+        url = _url(name, own) if on_record else _url(name)
         response = _call(api, method, url, {"given_name": "Written"})
         if response.status_code != 403 or response.json()["code"] != "permission_denied":
             failures.append((name, method, response.status_code))

@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from kinfolk.access.actors import SYSTEM
 from kinfolk.access.models import Role
 from kinfolk.activities.services import check_create_activity
+from kinfolk.identity.merge import check_merge_people
+from kinfolk.identity.services import run_duplicate_detection
 from kinfolk.people import services as ps
 from tests.api.conftest import Api, make_token
 from tests.conftest import make_person, make_team, make_user
@@ -41,6 +43,19 @@ def _person(w):
         external_ids=[{"system": "shop", "value": str(next(_n))}],
         restricted_to_teams=[w["team"].pk],
     )
+
+
+def _pair(w):
+    """Two look-alike people (a candidate pair once the batch run has looked)."""
+    email = f"twin{next(_n)}@example.org"
+    pair = [
+        make_person(
+            actor=w["user"], given_name="Twin", emails=[{"email": email}], restricted_to_teams=[w["team"].pk]
+        )
+        for _ in range(2)
+    ]
+    run_duplicate_detection(rebuild=True)
+    return pair
 
 
 def _org(w):
@@ -77,6 +92,8 @@ GROW = {
     ),
     "teams": lambda w: make_team(f"Team {next(_n)}"),
     "tokens": lambda w: make_token(w["user"], w["team"], "read"),
+    "duplicates": lambda w: _pair(w),
+    "merges": lambda w: check_merge_people(*_pair(w), actor=w["user"]),
 }
 
 

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from kinfolk.access import api as access_api
 from kinfolk.activities import api as activities_api
+from kinfolk.identity import api as identity_api
 from kinfolk.people import api as people_api
 
 
@@ -15,7 +16,7 @@ class Router(DefaultRouter):
 
 
 router = Router()
-for routes in (people_api.ROUTES, activities_api.ROUTES, access_api.ROUTES):
+for routes in (people_api.ROUTES, activities_api.ROUTES, access_api.ROUTES, identity_api.ROUTES):
     for prefix, viewset in routes:
         router.register(prefix, viewset, basename=prefix)
 

@@ -8,10 +8,12 @@ import functools
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from kinfolk.access.models import Team
@@ -20,6 +22,7 @@ from kinfolk.api.filters import IdFilter, TimestampFilterSet
 from kinfolk.api.lookups import resolve, token_team
 from kinfolk.api.serializers import KinfolkSerializer
 from kinfolk.api.viewsets import (
+    FIELDS_PARAM,
     IDEMPOTENCY_KEY,
     CreateModelMixin,
     DestroyModelMixin,
@@ -433,6 +436,40 @@ class PersonViewSet(Resource):
     @extend_schema(request=PersonUpdateSerializer)
     def partial_update(self, request, *args, **kwargs):
         return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[FIELDS_PARAM],
+        responses={
+            200: PersonSerializer,
+            308: OpenApiResponse(
+                description="The id was merged into another person: Location is the survivor."
+            ),
+        },
+    )
+    def retrieve(self, request, *args, **kwargs):
+        """A person; the id of a person merged away answers 308 with the survivor's address (if you may see them)."""
+        try:
+            return super().retrieve(request, *args, **kwargs)
+        except NotFound:
+            survivor = self._survivor_of(kwargs.get("pk", ""))
+            if survivor is None:
+                raise
+        url = reverse("api:people-detail", kwargs={"pk": survivor})
+        if request.META.get("QUERY_STRING"):
+            url += "?" + request.META["QUERY_STRING"]
+        return Response(status=308, headers={"Location": request.build_absolute_uri(url)})
+
+    def _survivor_of(self, raw):
+        """The visible survivor's id of a merged-away person id, else None."""
+        from kinfolk.api.filters import MAX_ID
+        from kinfolk.identity.services import resolve_person_id
+
+        if not str(raw).isdigit() or int(raw) > MAX_ID:
+            return None
+        survivor = resolve_person_id(int(raw))
+        if survivor == int(raw) or not self.get_queryset().filter(pk=survivor).exists():
+            return None
+        return survivor
 
     def create_record(self, data):
         return ps.check_create_person(data=data, actor=self.actor, team=token_team(self.actor))

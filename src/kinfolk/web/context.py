@@ -10,7 +10,7 @@ def ui(request):
     section = next(
         (
             name
-            for name in ("people", "organisations", "settings", "imports", "search")
+            for name in ("people", "organisations", "duplicates", "settings", "imports", "search")
             if path.startswith(f"/{name}")
         ),
         "home" if path == "/" else "",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kinfolk.web.views import auth, home, lists, organisations, people, search, settings
+from kinfolk.web.views import auth, duplicates, home, lists, organisations, people, search, settings
 
 app_name = "web"
 urlpatterns = [
@@ -58,6 +58,16 @@ urlpatterns = [
         name="person_detail_remove",
     ),
     path("activities/<int:pk>/complete/", people.activity_complete, name="activity_complete"),
+    path("duplicates/", duplicates.queue, name="duplicates"),
+    path("duplicates/run/", duplicates.start_run, name="duplicates_run"),
+    path("duplicates/<int:first>/<int:second>/", duplicates.pair, name="duplicate_pair"),
+    path("duplicates/<int:first>/<int:second>/merge/", duplicates.merge, name="duplicate_merge"),
+    path(
+        "duplicates/<int:first>/<int:second>/not-duplicate/",
+        duplicates.not_duplicate,
+        name="duplicate_not_duplicate",
+    ),
+    path("merges/<int:pk>/undo/", duplicates.undo_merge, name="merge_undo"),
     path("organisations/", lists.organisations, name="organisations"),
     path("organisations/new/", organisations.organisation_new, name="organisation_new"),
     path("organisations/<int:pk>/", organisations.organisation, name="organisation"),

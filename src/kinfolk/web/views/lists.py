@@ -134,6 +134,11 @@ def people_bulk(request):
         messages.error(request, _("Choose at least one person first."))
         return redirect(back)
     actor = request.user
+    if action == "merge":
+        if len(chosen) != 2:
+            messages.error(request, _("Choose exactly two people to merge."))
+            return redirect(back)
+        return redirect("web:duplicate_pair", first=chosen[0].pk, second=chosen[1].pk)
     if action == "export":
         fmt = request.POST.get("format", "csv")
         try:

@@ -228,7 +228,16 @@ def person_context(request, person, *, errors=None, editing=None):
 
 @login_required
 def person(request, pk):
-    person = _get_person(request, pk)
+    try:
+        person = _get_person(request, pk)
+    except Http404:
+        # A merged-away person's address leads to the survivor (if the user may see them).
+        from kinfolk.identity.services import resolve_person_id
+
+        survivor = resolve_person_id(pk)
+        if survivor == pk or not Person.objects.visible_to(request.user).filter(pk=survivor).exists():
+            raise
+        return redirect("web:person", pk=survivor)
     if request.htmx and request.htmx.target == "timeline-items":
         # "Show older": only the next page of items, and the link after it.
         context = {"person": person, **timeline_context(request, person)}
