@@ -169,6 +169,34 @@ def test_bulk_tag_add_to_list_and_export(world, as_user):
     assert sorted(r["display_name"] for r in rows) == ["Ada Lovelace", "Charles Babbage"]
 
 
+def test_bulk_tag_and_export_organisations(world, as_user):
+    from kinfolk.people.models import OrganisationTag
+
+    # given two organisations on the list, chosen with their check boxes
+    client = as_user(world["a"])
+    other = ps.check_create_organisation(data={"name": "=Formula Works"}, actor=SYSTEM)
+    html = client.get("/organisations/").content.decode()
+    assert 'action="/organisations/bulk/"' in html and f'name="ids" value="{other.pk}"' in html
+    assert 'value="merge"' not in html and 'value="list"' not in html  # people only
+    ids = [world["org"].pk, other.pk]
+    # when they are tagged, then both carry the tag
+    response = client.post(
+        "/organisations/bulk/",
+        {"ids": ids, "action": "tag", "tag": world["tag"].pk, "next": "/organisations/"},
+    )
+    assert response.status_code == 302 and response.url == "/organisations/"
+    assert set(OrganisationTag.objects.values_list("organisation_id", flat=True)) == set(ids)
+    # when they are exported, then exactly the chosen ones come out, formulas neutralised
+    response = client.post("/organisations/bulk/", {"ids": [other.pk], "action": "export", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [r["name"] for r in rows] == ["'=Formula Works"]
+    # an action that organisations do not have changes nothing and says so
+    response = client.post(
+        "/organisations/bulk/", {"ids": ids, "action": "list", "list": world["list"].pk}, follow=True
+    )
+    assert "Choose what to do with the chosen rows." in response.content.decode()
+
+
 def test_bulk_tag_by_a_viewer_is_refused_per_person(world, as_user):
     from tests.conftest import make_user
 

@@ -67,8 +67,11 @@ def people_queryset(actor, *, tag=None, list_name=None, search=None, ids=None):
     return qs.distinct().order_by("pk")
 
 
-def organisations_queryset(actor, *, search=None):
+def organisations_queryset(actor, *, search=None, ids=None):
+    """The organisations an export may contain: visible to the actor, filtered by name or chosen ids."""
     qs = Organisation.objects.visible_to(actor)
+    if ids:
+        qs = qs.filter(pk__in=ids)
     if search:
         qs = qs.filter(name__icontains=search)
     return qs.order_by("pk")
@@ -181,7 +184,7 @@ def export(actor, *, kind="people", fmt="csv", filters=None):
     elif kind == "organisations":
         if fmt == "vcard":
             raise ValidationError({"format": [_("Organisations export as CSV, XLSX or JSON Lines.")]})
-        qs = organisations_queryset(actor, search=filters.get("search"))
+        qs = organisations_queryset(actor, search=filters.get("search"), ids=filters.get("ids"))
         columns = list(ORGANISATION_COLUMNS)
         rows = organisation_rows(qs, actor)
     else:

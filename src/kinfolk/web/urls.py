@@ -69,6 +69,7 @@ urlpatterns = [
     ),
     path("merges/<int:pk>/undo/", duplicates.undo_merge, name="merge_undo"),
     path("organisations/", lists.organisations, name="organisations"),
+    path("organisations/bulk/", lists.organisations_bulk, name="organisations_bulk"),
     path("organisations/new/", organisations.organisation_new, name="organisation_new"),
     path("organisations/<int:pk>/", organisations.organisation, name="organisation"),
     path("organisations/<int:pk>/edit/", organisations.organisation_edit, name="organisation_edit"),

@@ -126,15 +126,29 @@ def _chosen(request, model):
 @login_required
 @require_POST
 def people_bulk(request):
-    """Tag, add to a list or export the chosen people; each change goes through its service."""
-    back = safe_next(request, reverse("web:people"))
-    chosen = _chosen(request, Person)
+    """Tag, add to a list, export or start a merge of the chosen people; each change goes through its service."""
+    return _bulk(request, "people")
+
+
+@login_required
+@require_POST
+def organisations_bulk(request):
+    """Tag or export the chosen organisations."""
+    return _bulk(request, "organisations")
+
+
+def _bulk(request, kind):
+    model = Person if kind == "people" else Organisation
+    back = safe_next(request, reverse(f"web:{kind}"))
+    chosen = _chosen(request, model)
     action = request.POST.get("action", "")
     if not chosen:
-        messages.error(request, _("Choose at least one person first."))
+        messages.error(
+            request, _("Choose at least one person first.") if kind == "people" else _("Choose at least one organisation first.")
+        )  # fmt: skip
         return redirect(back)
     actor = request.user
-    if action == "merge":
+    if action == "merge" and kind == "people":
         if len(chosen) != 2:
             messages.error(request, _("Choose exactly two people to merge."))
             return redirect(back)
@@ -143,7 +157,7 @@ def people_bulk(request):
         fmt = request.POST.get("format", "csv")
         try:
             content_type, name, chunks = export(
-                actor, kind="people", fmt=fmt, filters={"ids": [p.pk for p in chosen]}
+                actor, kind=kind, fmt=fmt, filters={"ids": [o.pk for o in chosen]}
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -154,24 +168,27 @@ def people_bulk(request):
     if action == "tag":
         target = Tag.objects.visible_to(actor).filter(pk=posted_id(request, "tag")).first()
         team = Team.objects.filter(pk=posted_id(request, "team")).first()
-        apply = lambda person: check_tag(person, target, team=team, actor=actor)  # noqa: E731
-        done = _("Tagged %(count)d people with “%(name)s”.")
-    elif action == "list":
+        apply = lambda record: check_tag(record, target, team=team, actor=actor)  # noqa: E731
+        if kind == "people":
+            done = _("Tagged %(count)d people with “%(name)s”.")
+        else:
+            done = _("Tagged %(count)d organisations with “%(name)s”.")
+    elif action == "list" and kind == "people":
         target = List.objects.visible_to(actor).filter(pk=posted_id(request, "list")).first()
         apply = lambda person: check_add_to_list(target, person, actor=actor)  # noqa: E731
         done = _("Added %(count)d people to “%(name)s”.")
     else:
-        messages.error(request, _("Choose what to do with the chosen people."))
+        messages.error(request, _("Choose what to do with the chosen rows."))
         return redirect(back)
     if target is None:
         messages.error(request, _("Choose a tag or a list first."))
         return redirect(back)
     failures = []
-    for person in chosen:
+    for record in chosen:
         try:
-            apply(person)
+            apply(record)
         except (ValidationError, PermissionDenied) as exc:
-            failures.append(f"{person}: {' '.join(m for ms in error_dict(exc).values() for m in ms)}")
+            failures.append(f"{record}: {' '.join(m for ms in error_dict(exc).values() for m in ms)}")
     done_count = len(chosen) - len(failures)
     if done_count:
         messages.success(request, done % {"count": done_count, "name": target.name})
@@ -179,8 +196,8 @@ def people_bulk(request):
         messages.error(
             request,
             ngettext(
-                "%(count)d person was not changed: %(why)s",
-                "%(count)d people were not changed: %(why)s",
+                "%(count)d record was not changed: %(why)s",
+                "%(count)d records were not changed: %(why)s",
                 len(failures),
             )
             % {"count": len(failures), "why": "; ".join(failures[:5])},
