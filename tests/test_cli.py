@@ -134,6 +134,16 @@ def test_run_serves_with_a_worker_loads_the_demo_once_and_ctrl_c_stops_everythin
                 break
             assert page is not None and page.status == 200
             assert len(worker_pids) == 1
+            # and the worker searches the demo for its planted duplicates, so the review queue has work
+            assert "Looking for duplicate people in the background" in output
+            status = None
+            for _ in range(600):
+                status = install.value("SELECT status FROM core_job WHERE kind = 'dedupe'")
+                if status in ("done", "failed"):
+                    break
+                time.sleep(0.1)
+            assert status == "done"
+            assert install.value("SELECT count(*) FROM identity_duplicatecandidate") > 0
             # when the user presses Ctrl-C (the terminal signals the whole process group)
             os.killpg(server.pid, signal.SIGINT)
             server.wait(timeout=30)

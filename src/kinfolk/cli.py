@@ -87,7 +87,7 @@ def cmd_run(args):
     if args.demo_on_first_run and not User.objects.exists():
         password = secrets.token_urlsafe(12)
         with acting("cli"):
-            do_create_user(
+            admin = do_create_user(
                 values={
                     "username": "admin",
                     "email": "admin@example.org",
@@ -107,6 +107,12 @@ def cmd_run(args):
             summary = generate(people=args.demo_people, seed=1, progress=_progress)
         sys.stderr.write("\n")
         print("Demo loaded: " + ", ".join(f"{k}: {v}" for k, v in summary.items()))
+        # The demo plants duplicates: the background worker finds them, so that Duplicates has a queue.
+        from kinfolk.identity.services import check_start_dedupe
+
+        with acting("cli"):
+            check_start_dedupe(actor=admin)
+        print("Looking for duplicate people in the background (see Duplicates once it is done).")
     url = f"http://{args.host}:{args.port}/"
     print("\n" + "=" * 64)
     print(f"  Kinfolk is running at {url}")
