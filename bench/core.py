@@ -50,7 +50,7 @@ class Budget:
         return value >= self.value if self.op == ">=" else value <= self.value
 
     def __str__(self):
-        return f"{self.op} {self.value:g}" + (f" ({self.note})" if self.note else "")
+        return f"{self.op} {self.value:,g}" + (f" ({self.note})" if self.note else "")
 
 
 @dataclasses.dataclass

@@ -119,10 +119,17 @@ def _empty():
     from django.db import connection
 
     from kinfolk.core.models import ChangeRecord
+    from kinfolk.identity.models import DuplicateCandidate, MatchKey, MatchProfile
     from kinfolk.imports.models import ImportRowResult, ImportRun
     from kinfolk.people import models as people
+    from kinfolk.search.models import SearchEntry
 
+    # the people's matching keys and search entries too: each run starts from the same empty database
     for model in (
+        MatchKey,
+        MatchProfile,
+        DuplicateCandidate,
+        SearchEntry,
         ImportRowResult,
         ImportRun,
         people.Affiliation,

@@ -10,7 +10,6 @@ import argparse
 import json
 import math
 import sys
-from html import escape
 from pathlib import Path
 
 from bench.core import ROOT, scale_label
@@ -22,9 +21,17 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 DB_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
+def escape(text):
+    """Text for a Markdown table cell or SVG text."""
+    text = str(text).replace(">=", "≥").replace("<=", "≤")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+
+
 def fmt(value, unit=""):
     if value is None:
         return "—"
+    if value == 0:
+        return "0"
     if unit == "ratio":
         return f"{value:.4f}"
     if abs(value) >= 100:
@@ -36,7 +43,7 @@ def fmt(value, unit=""):
 
 def print_table(result):
     """The figures of one results file, on the terminal."""
-    print(f"\n{result['scale_label']} people, {result['database']}, median of {result['repeat']}:")
+    print(f"\n{scale_label(result['scale'])} people, {result['database']}, median of {result['repeat']}:")
     for f in result["figures"]:
         ref = f" | {f['reference']}: {fmt(f['reference_value'])} (x{f['ratio']})" if f["reference"] else ""
         status = f" [{f['status']} {f['budget']}]" if f["status"] else ""
@@ -50,15 +57,41 @@ def print_table(result):
 
 
 def latest(results_dir):
-    """{(scale, database): result} of the newest full (not smoke) run of each."""
+    """{(scale, database): combined result}: for each part, the figures of the newest full (not smoke)
+    run that measured it, so that `make bench ONLY=import` replaces the import figures only."""
     chosen = {}
-    for path in sorted(Path(results_dir).glob("*.json")):
+    for path in sorted(Path(results_dir).glob("*.json")):  # the names start with the time: oldest first
         result = json.loads(path.read_text())
         if result.get("smoke"):
             continue
         result["file"] = path.name
-        chosen[(result["scale"], result["database"])] = result  # sorted by time stamp: the newest wins
+        combined = chosen.setdefault(
+            (result["scale"], result["database"]),
+            {"scale": result["scale"], "database": result["database"], "parts": {}, "by_part": {}},
+        )
+        for part, info in result["parts"].items():
+            combined["parts"][part] = info
+            combined["by_part"][part] = (result, [f for f in result["figures"] if f["part"] == part])
+        combined["not_measured"] = result.get("not_measured", [])
+    for combined in chosen.values():
+        combined["figures"] = [f for _run, figures in combined["by_part"].values() for f in figures]
+        runs = {}
+        for part, (run, _figures) in combined["by_part"].items():
+            runs.setdefault(run["file"], (run, []))[1].append(part)
+        combined["runs"] = sorted(runs.values(), key=lambda item: item[0]["file"])
     return dict(sorted(chosen.items()))
+
+
+def describe_run(result, parts):
+    m = result["machine"]
+    return (
+        f"- {', '.join(parts)}: run {result['started']} – {result['finished']}, median of {result['repeat']}, "
+        f"`{result['command']}` ({result['file']}); {m.get('cores')} cores ({m.get('cpu', '?')}), "
+        f"{m.get('memory_gb', '?')} GB, Python {m.get('python')}, SQLite {m.get('sqlite')}"
+        + (f", PostgreSQL {m['postgresql']}" if m.get("postgresql") else "")
+        + f", commit {m.get('git_commit', '')[:10]}{' (with local changes)' if m.get('git_dirty') else ''}; "
+        f"load average {m.get('load_average', ['?'])[0]} before, {m.get('load_average_after', ['?'])[0]} after"
+    )
 
 
 def section(results):
@@ -80,17 +113,10 @@ def section(results):
         "",
     ]
     for (_scale, db), result in results.items():
-        m = result["machine"]
         lines += [
             f"### {result['scale']:,} people, {DB_NAMES.get(db, db)}",
             "",
-            f"Run {result['started']} – {result['finished']}, median of {result['repeat']} "
-            f"(`{result['command']}`; {result['file']}). Machine: {m.get('cores')} cores "
-            f"({m.get('cpu', '?')}), {m.get('memory_gb', '?')} GB, Python {m.get('python')}, "
-            f"SQLite {m.get('sqlite')}"
-            + (f", PostgreSQL {m['postgresql']}" if m.get("postgresql") else "")
-            + f", commit {m.get('git_commit', '')[:10]}{' (with local changes)' if m.get('git_dirty') else ''}; "
-            f"load average {m.get('load_average', ['?'])[0]} before, {m.get('load_average_after', ['?'])[0]} after.",
+            *(describe_run(run, parts) for run, parts in result["runs"]),
             "",
             "| part | figure | median | min – max | unit | budget | status | reference | reference value | ratio |",
             "|---|---|---|---|---|---|---|---|---|---|",
