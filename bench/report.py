@@ -79,7 +79,7 @@ def latest(results_dir):
         for part, (run, _figures) in combined["by_part"].items():
             runs.setdefault(run["file"], (run, []))[1].append(part)
         combined["runs"] = sorted(runs.values(), key=lambda item: item[0]["file"])
-    return dict(sorted(chosen.items()))
+    return dict(sorted(chosen.items(), key=lambda item: (item[0][0], item[0][1] != "sqlite")))
 
 
 def describe_run(result, parts):
