@@ -28,10 +28,22 @@ from bench.core import ROOT, machine_info, parse_scale, scale_label
 
 PARTS = ["import", "dedupe", "check", "search", "web", "api"]
 RESULTS = ROOT / "bench" / "results"
-NOT_MEASURED_BOTTLECRM = (
-    "BottleCRM (django-crm) as a peer CRM: not measured — it needs an environment of its own on "
-    "Python >= 3.12 with its own services, which the suite does not set up yet"
-)
+
+
+def bottlecrm_note():
+    """Why the BottleCRM peer has no figures, with what this machine has for it."""
+    try:
+        found = subprocess.run(
+            ["pyenv", "versions", "--bare"], capture_output=True, text=True, timeout=10
+        ).stdout
+        pythons = [v for v in found.split() if v.startswith(("3.12", "3.13", "3.14"))]
+    except (OSError, subprocess.SubprocessError):
+        pythons = []
+    have = f"pyenv here has Python {', '.join(pythons)}" if pythons else "pyenv here has no Python >= 3.12"
+    return (
+        "BottleCRM (django-crm) as a peer CRM: not measured — it needs an installation of its own on "
+        f"Python >= 3.12 ({have}), which the suite does not set up yet"
+    )
 
 
 def parse_args(argv):
@@ -121,7 +133,7 @@ def run_one(people, db, args, command):
                 datasets.drop_scratch(args.data, people, db)
         parts[part] = {k: v for k, v in result.items() if k != "figures"}
         figures += result["figures"]
-    not_measured = [NOT_MEASURED_BOTTLECRM]
+    not_measured = [bottlecrm_note()]
     if "dedupe" in args.parts and not args.peers:
         not_measured.append(
             "splink and recordlinkage beside the duplicate detection: not measured (run with --peers)"
