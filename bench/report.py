@@ -206,6 +206,12 @@ def plot(results, path):
         )
         out.append(f'<line x1="{x0 + pad}" y1="{y(0)}" x2="{x0 + width - pad}" y2="{y(0)}" stroke="#444"/>')
         out.append(f'<line x1="{x0 + pad}" y1="{y(0)}" x2="{x0 + pad}" y2="{y(top)}" stroke="#444"/>')
+        if part == "search" and top >= 20:  # the type-ahead budget, p95 <= 20 ms
+            out.append(
+                f'<line x1="{x0 + pad}" y1="{y(20):.1f}" x2="{x0 + width - pad}" y2="{y(20):.1f}" '
+                'stroke="#888" stroke-dasharray="4 3"/>'
+            )
+            out.append(f'<text x="{x0 + pad + 4}" y="{y(20) - 4:.1f}" fill="#666">budget 20 ms</text>')
         for tick in (0, top / 2, top):
             out.append(f'<text x="{x0 + pad - 4}" y="{y(tick) + 4}" text-anchor="end">{fmt(tick)}</text>')
         for scale in scales:
