@@ -166,6 +166,11 @@ def scaling_table(results):
             unit = f["unit"] if f else unit
             cells.append(fmt(f["value"], f["unit"]) if f else "—")
         lines.append(f"| {name} ({unit}) | " + " | ".join(cells) + " |")
+    loads = [
+        " / ".join(str(run["machine"].get("load_average", ["?"])[0]) for run, _parts in results[key]["runs"])
+        for key in keys
+    ]
+    lines.append("| load average at the start of the run(s) | " + " | ".join(loads) + " |")
     return "\n".join(lines)
 
 
