@@ -9,10 +9,206 @@ generator is measured separately.
 """
 
 import argparse
+import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
+import sys
+import threading
 import time
+
+CLIENTS = 16  # concurrent clients, as in the budget of DESIGN.md
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving Kinfolk on the part's database: sync workers, two per core."""
+
+    def __init__(self, workers=None):
+        self.port = _free_port()
+        self.workers = workers or 2 * len(os.sched_getaffinity(0))
+        self.process = None
+
+    def __enter__(self):
+        command = [sys.executable, "-m", "gunicorn", "kinfolk.wsgi:application", "--workers", str(self.workers),
+                   "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--log-level", "warning"]  # fmt: skip
+        self.process = subprocess.Popen(command, env=os.environ.copy())
+        return self
+
+    def wait(self, path, headers, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            try:
+                status, _ = request(self.port, "GET", path, headers)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer {path} within {timeout} s")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def request(port, method, path, headers, body=None, conn=None):
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, data
+    finally:
+        if own:
+            conn.close()
+
+
+def load(port, path, headers, *, clients=CLIENTS, seconds=5.0, max_requests=100_000):
+    """`clients` threads sending GET path back to back for `seconds` (bounded in count and time):
+    (requests/s, [latency ms], errors)."""
+    latencies, errors, lock = [], [], threading.Lock()
+    deadline = time.perf_counter() + seconds
+    budget = [max_requests]
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine, bad = [], 0
+        while time.perf_counter() < deadline:
+            with lock:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            started = time.perf_counter()
+            try:
+                status, _ = request(port, "GET", path, headers, conn=conn)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            if status == 200:
+                mine.append((time.perf_counter() - started) * 1000)
+            else:
+                bad += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.append(bad)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies, sum(errors)
+
+
+def run(ctx):
+    """The api part of `python -m bench`: Kinfolk under gunicorn, a threaded load generator on the same
+    machine (it shares the two cores with the server). GET one person and a 50-person page at 16
+    concurrent clients; bulk upserts of 1,000 people (new, then all matched), one client."""
+    from django.db import connections
+
+    from bench.core import Budget, Figure, percentile
+    from bench.worker import admin_user
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.access.services import check_create_token
+    from kinfolk.core.context import acting
+    from kinfolk.people.models import Person
+
+    admin = admin_user()
+    with acting("cli"):
+        _token, secret = check_create_token(
+            user=admin, data={"name": "bench", "scope": "write"}, actor=SYSTEM
+        )
+    person = Person.objects.order_by("pk").values_list("pk", flat=True)[Person.objects.count() // 2]
+    connections.close_all()
+    headers = {"Host": "127.0.0.1", "Authorization": f"Bearer {secret}", "Accept": "application/json"}
+    seconds = 2.0 if ctx.smoke else 8.0
+    bulk_size = 50 if ctx.smoke else 1000
+    figures, stats = [], {}
+    with Server() as server:
+        server.wait(f"/api/v1/people/{person}/", headers)
+        for label, path in (("GET one person", f"/api/v1/people/{person}/"),
+                            ("GET list of 50 people", "/api/v1/people/?page_size=50")):  # fmt: skip
+            load(server.port, path, headers, seconds=1.0)  # warm every worker
+            rates, p50s, p95s, alone, errors = [], [], [], [], 0
+            for _ in range(ctx.repeat):
+                rate, latencies, bad = load(server.port, path, headers, seconds=seconds)
+                rates.append(rate)
+                p50s.append(percentile(latencies, 0.5) or 0)
+                p95s.append(percentile(latencies, 0.95) or 0)
+                errors += bad
+                # one client: the time of a request without queueing, what concurrency is measured against
+                _rate, latencies, bad = load(server.port, path, headers, clients=1, seconds=seconds / 4)
+                alone.append(percentile(latencies, 0.5) or 0)
+                errors += bad
+            stats[label] = (rates, p50s, p95s, alone, errors)
+        new_rates, matched_rates = [], []
+        post = {**headers, "Content-Type": "application/json"}
+        for i in range(ctx.repeat):
+            tag = f"bench-{int(time.time())}-{i}"
+            body = json.dumps({"people": [
+                {"given_name": f"Bench{n}", "family_name": "Person",
+                 "emails": [{"email": f"{tag}-{n}@example.org"}],
+                 "phones": [{"number": f"+44 20 7946 {n % 10000:04d}"}],
+                 "external_ids": [{"system": tag, "value": str(n)}]}
+                for n in range(bulk_size)]})  # fmt: skip
+            for rates in (new_rates, matched_rates):
+                started = time.perf_counter()
+                status, data = request(server.port, "POST", "/api/v1/people/bulk/", post, body=body)
+                elapsed = time.perf_counter() - started
+                if status != 200:
+                    raise RuntimeError(f"bulk upsert answered {status}: {data[:300]!r}")
+                rates.append(bulk_size / elapsed)
+            ctx.log(
+                f"bulk upsert {i + 1}/{ctx.repeat}: {new_rates[-1]:,.0f} new/s, {matched_rates[-1]:,.0f} matched/s"
+            )
+    where = f"gunicorn, {server.workers} sync workers; {CLIENTS} clients on the same machine"
+    budgets = {
+        "GET one person": (Budget(">=", 1000), Budget("<=", 25)),
+        "GET list of 50 people": (Budget(">=", 400), None),
+    }
+    for label, (rates, p50s, p95s, alone, errors) in stats.items():
+        rate_budget, p95_budget = budgets[label]
+        note = where + (f"; {errors} failed requests" if errors else "")
+        figures += [
+            Figure(
+                "api", f"{label}, throughput", "req/s", rates, rate_budget, higher_is_better=True, note=note
+            ),
+            Figure(
+                "api",
+                f"{label}, p50",
+                "ms",
+                p50s,
+                reference_name="one client alone, p50",
+                reference_samples=alone,
+            ),
+            Figure("api", f"{label}, p95", "ms", p95s, p95_budget),
+        ]
+    figures += [
+        Figure("api", f"bulk upsert of {bulk_size:,} new people", "people/s", new_rates, higher_is_better=True,
+               note="one request, one client"),
+        Figure("api", f"bulk upsert of {bulk_size:,} people, all matched", "people/s", matched_rates,
+               higher_is_better=True),
+    ]  # fmt: skip
+    return figures
 
 
 def main():

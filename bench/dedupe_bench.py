@@ -162,6 +162,86 @@ def main(argv=None):
     return 0
 
 
+def run(ctx):
+    """The dedupe part of `python -m bench`: the batch run ctx.repeat times on the demo data set, its
+    precision and recall on the planted duplicates, and (with --peers) splink and recordlinkage."""
+    from bench.core import Budget, Figure
+    from kinfolk.core.context import acting
+    from kinfolk.demo.generator import planted_duplicates
+    from kinfolk.identity.models import DuplicateCandidate
+    from kinfolk.identity.services import run_duplicate_detection
+
+    _default_rules()
+    seconds, cpu_seconds = [], []
+    with acting("cli"):
+        for i in range(ctx.repeat):
+            started, cpu = time.perf_counter(), _cpu_seconds()
+            run_duplicate_detection()
+            seconds.append(time.perf_counter() - started)
+            cpu_seconds.append(_cpu_seconds() - cpu)
+            ctx.log(f"dedupe {i + 1}/{ctx.repeat}: {seconds[-1]:.1f} s")
+    truth = {tuple(sorted(p)) for p in planted_duplicates()}
+    found = set(DuplicateCandidate.objects.filter(status="open").values_list("first_id", "second_id"))
+    quality = _quality(found, truth)
+    peers = _run_peers(truth) if ctx.peers else {}
+    splink = peers.get("splink", {})
+    splink_quality = splink.get("quality", {}).get("match probability >= 0.9", {})
+    splink_name = "splink (DuckDB), probability >= 0.9" if splink_quality else ""
+    figures = [
+        Figure("dedupe", "batch duplicate detection", "s", seconds, Budget("<=", 60, "at 1M people"),
+               "splink, same records" if "total_s" in splink else "", [splink["total_s"]] if "total_s" in splink else [],
+               note=f"{quality['found']:,} pairs found; CPU {statistics.median(cpu_seconds):.1f} s"),
+        Figure("dedupe", "precision on planted duplicates", "ratio", [quality["precision"] or 0], Budget(">=", 0.99),
+               splink_name, [splink_quality["precision"]] if splink_quality.get("precision") else [],
+               higher_is_better=True, note=f"{quality['planted']:,} planted"),
+        Figure("dedupe", "recall on planted duplicates", "ratio", [quality["recall"] or 0], Budget(">=", 0.95),
+               splink_name, [splink_quality["recall"]] if splink_quality.get("recall") else [],
+               higher_is_better=True),
+    ]  # fmt: skip
+    rl = peers.get("recordlinkage", {})
+    if "total_s" in rl:
+        rl_quality = rl.get("quality", {}).get("4 or more of 7 fields agree", {})
+        figures.append(Figure("dedupe", "recordlinkage (peer), batch run", "s", [rl["total_s"]],
+                              note=f"precision {rl_quality.get('precision')}, recall {rl_quality.get('recall')} "
+                                   "(4 or more of 7 fields agree)"))  # fmt: skip
+    for name, peer in peers.items():
+        if "error" in peer:
+            figures.append(
+                Figure("dedupe", f"{name} (peer)", "s", [], note=f"failed: {peer['error'][-300:]}")
+            )
+    return figures
+
+
+def run_check(ctx):
+    """The check part: find_possible_duplicates for the values of a person about to be created (and for a
+    saved person), p95 over a sample of people, ctx.repeat times."""
+    from bench.core import Budget, Figure, percentile
+    from bench.worker import admin_user
+    from kinfolk.identity.services import find_possible_duplicates
+    from kinfolk.people.models import Person
+
+    admin = admin_user()
+    _default_rules()
+    ids = list(Person.objects.values_list("pk", flat=True))
+    size = 100 if ctx.smoke else 500
+    p95 = {"new": [], "saved": []}
+    for i in range(ctx.repeat):
+        sample = random.Random(ctx.seed + i).sample(ids, min(size, len(ids)))
+        for label, probe in (("new", _new), ("saved", _saved)):
+            timings = []
+            for pk in sample:
+                subject = probe(pk)
+                started = time.perf_counter()
+                find_possible_duplicates(subject, actor=admin)
+                timings.append((time.perf_counter() - started) * 1000)
+            p95[label].append(percentile(timings, 0.95))
+    return [
+        Figure("check", "duplicate check on a single create, p95", "ms", p95["new"], Budget("<=", 5),
+               note=f"{size} people's values per run"),
+        Figure("check", "duplicate check of a saved person, p95", "ms", p95["saved"], Budget("<=", 5)),
+    ]  # fmt: skip
+
+
 def _default_rules():
     """Measure the rules Kinfolk ships: the default rule set as the code defines it now."""
     from kinfolk.identity.models import MatchRuleSet, default_rules

@@ -119,10 +119,17 @@ def _empty():
     from django.db import connection
 
     from kinfolk.core.models import ChangeRecord
+    from kinfolk.identity.models import DuplicateCandidate, MatchKey, MatchProfile
     from kinfolk.imports.models import ImportRowResult, ImportRun
     from kinfolk.people import models as people
+    from kinfolk.search.models import SearchEntry
 
+    # the people's matching keys and search entries too: each run starts from the same empty database
     for model in (
+        MatchKey,
+        MatchProfile,
+        DuplicateCandidate,
+        SearchEntry,
         ImportRowResult,
         ImportRun,
         people.Affiliation,
@@ -175,6 +182,69 @@ def ceiling(path):
     with connection.cursor() as cur:
         cur.execute("DROP TABLE bench_ceiling")
     return len(rows) / elapsed
+
+
+def bulk_create_rate(path, batch_size=5000):
+    """Rows/s of Django's bulk_create of a Person per CSV row (names only, no validation): the ORM's ceiling."""
+    from django.db import transaction
+
+    from kinfolk.people.models import Person
+
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        next(reader)
+        rows = [(r[0].strip(), r[1].strip()) for r in reader]
+    started = time.perf_counter()
+    with transaction.atomic():
+        for i in range(0, len(rows), batch_size):
+            Person.objects.bulk_create(
+                [
+                    Person(given_name=g, family_name=f, display_name=f"{g} {f}")
+                    for g, f in rows[i : i + batch_size]
+                ],
+                batch_size=batch_size,
+            )
+    elapsed = time.perf_counter() - started
+    _empty()
+    return len(rows) / elapsed
+
+
+def run(ctx):
+    """The import part of `python -m bench`: the messy CSV at ctx.people rows, ctx.repeat times, on an
+    emptied database; then the raw load (executemany / COPY) and Django bulk_create of the same rows."""
+    from django.db import connection
+
+    from bench.core import Budget, Figure, peak_rss_mb
+    from bench.datasets import csv_path
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.core.context import acting
+    from kinfolk.imports.engine import run_import
+    from kinfolk.imports.services import check_create_import
+
+    path = csv_path(ctx.data_dir, ctx.people, ctx.seed)
+    rates = []
+    for i in range(ctx.repeat):
+        _empty()
+        with acting("cli"):
+            run_ = check_create_import(path=path, actor=SYSTEM, default_region="DE")
+            started = time.perf_counter()
+            run_ = run_import(run_.pk, batch_size=5000)
+            elapsed = time.perf_counter() - started
+        rates.append(run_.rows_done / elapsed)
+        ctx.log(f"import {i + 1}/{ctx.repeat}: {rates[-1]:,.0f} rows/s")
+    rss = peak_rss_mb()  # before the reference loads, which hold every row in memory
+    _empty()
+    raw = [ceiling(path) for _ in range(ctx.repeat)]
+    bulk = [bulk_create_rate(path) for _ in range(ctx.repeat)]
+    raw_name = "raw COPY, same rows" if connection.vendor == "postgresql" else "raw executemany, same rows"
+    return [
+        Figure("import", "CSV import, end to end", "rows/s", rates, Budget(">=", 50_000), raw_name, raw,
+               higher_is_better=True, note="run_import: mapping, validation, identity matching, audit"),
+        Figure("import", "Django bulk_create of the same rows (reference)", "rows/s", bulk, None, raw_name, raw,
+               higher_is_better=True, note="Person(given, family) objects, no validation"),
+        Figure("import", "peak memory of the import", "MB", [max(rss.values())], Budget("<=", 300),
+               note=f"largest process: main {rss['main']:.0f} MB, validation workers {rss['children']:.0f} MB"),
+    ]  # fmt: skip
 
 
 def main():

@@ -17,31 +17,6 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kinfolk.settings")
-os.environ.setdefault("KINFOLK_ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("KINFOLK_HTTPS", "0")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from kinfolk.access.actors import SYSTEM  # noqa: E402
-from kinfolk.access.models import Role, Team, User  # noqa: E402
-from kinfolk.access.services import check_add_member, check_create_team, do_create_user  # noqa: E402
-from kinfolk.activities.models import Activity  # noqa: E402
-from kinfolk.core.context import acting  # noqa: E402
-from kinfolk.core.events import remove_handler  # noqa: E402
-from kinfolk.people.bulk import bulk_create_people, bulk_insert  # noqa: E402
-from kinfolk.people.models import Person  # noqa: E402
-from kinfolk.people.services import check_create_person  # noqa: E402
-from kinfolk.search.index import bulk_indexing  # noqa: E402
-
 FIRST = [
     "Ada",
     "Grace",
@@ -74,7 +49,15 @@ CHUNK = 5000
 
 def load(people):
     """People in bulk (matching keys are left out: duplicates are not what this measures)."""
+    from django.db import transaction
+
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.core.context import acting
+    from kinfolk.core.events import remove_handler
     from kinfolk.identity.events import refresh_keys
+    from kinfolk.people.bulk import bulk_create_people
+    from kinfolk.people.models import Person
+    from kinfolk.search.index import bulk_indexing
 
     remove_handler("person.*", refresh_keys)
     done = Person.objects.count()
@@ -101,7 +84,88 @@ def load(people):
     print(f"  indexed for search in {time.perf_counter() - start:.0f} s (load included)", file=sys.stderr)
 
 
+def busy_person():
+    """The person with 200 notes on the timeline (made once per database)."""
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.access.models import Team
+    from kinfolk.access.services import check_create_team
+    from kinfolk.activities.models import Activity
+    from kinfolk.core.context import acting
+    from kinfolk.people.bulk import bulk_insert
+    from kinfolk.people.models import Person
+    from kinfolk.people.services import check_create_person
+
+    busy = Person.objects.filter(given_name="Busy", family_name="Bench").first()
+    if busy is None:
+        with acting("cli"):
+            team = Team.objects.filter(name="Bench team").first() or check_create_team(
+                data={"name": "Bench team"}, actor=SYSTEM
+            )
+            busy = check_create_person(data={"given_name": "Busy", "family_name": "Bench"}, actor=SYSTEM)
+            rows = [
+                {"team_id": team.pk, "person_id": busy.pk, "kind": "note", "subject": f"Note {i}",
+                 "body": "<p>Talked about the <b>spring appeal</b>.</p>", "repr": f"Note {i}"}
+                for i in range(200)
+            ]  # fmt: skip
+            bulk_insert(Activity, rows, actor=SYSTEM)
+    return busy
+
+
+def run(ctx):
+    """The web part of `python -m bench`: server time (in process, full middleware stack) of the person
+    page with 200 timeline items and of people list pages, p95 of `repeat` runs of N requests each."""
+    from bench.core import Budget, Figure
+    from bench.worker import admin_user
+    from kinfolk.people.models import Person
+    from kinfolk.web.lists import encode_cursor
+
+    busy = busy_person()
+    client = _client(admin_user())
+    total = Person.objects.count()
+    middle = Person.objects.order_by("display_name", "pk").values_list("display_name", "pk")[total // 2]
+    pages = [
+        ("person page, 200 timeline items", f"/people/{busy.pk}/", Budget("<=", 50)),
+        ("people list, first page", "/people/", Budget("<=", 100)),
+        ("people list, a page in the middle", f"/people/?cursor={encode_cursor('after', *middle)}", Budget("<=", 100)),
+    ]  # fmt: skip
+    samples = 10 if ctx.smoke else 30
+    figures = []
+    for label, url, budget in pages:
+        p95s, queries = [], 0
+        for _ in range(ctx.repeat):
+            _p50, p95, queries = measure(client, url, samples)
+            p95s.append(p95)
+        figures.append(
+            Figure(
+                "web",
+                f"{label}, server time p95",
+                "ms",
+                p95s,
+                budget,
+                note=f"{samples} requests per run, {queries} queries, as an administrator",
+            )  # fmt: skip
+        )
+    return figures
+
+
+def _client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def setup(people):
+    from django.core.management import call_command
+    from django.db import connection
+
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.access.models import Role, User
+    from kinfolk.access.services import check_add_member, check_create_team, do_create_user
+    from kinfolk.core.context import acting
+    from kinfolk.people.models import Person
+
     call_command("migrate", verbosity=0)
     if not User.objects.filter(username="bench-admin").exists():
         with acting("cli"):
@@ -116,21 +180,14 @@ def setup(people):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:  # fresh statistics, as autovacuum would have after a while
                 cursor.execute("ANALYZE")
-    busy = Person.objects.filter(given_name="Busy", family_name="Bench").first()
-    if busy is None:
-        team = Team.objects.get(name="Bench team")
-        with acting("cli"):
-            busy = check_create_person(data={"given_name": "Busy", "family_name": "Bench"}, actor=SYSTEM)
-            rows = [
-                {"team_id": team.pk, "person_id": busy.pk, "kind": "note", "subject": f"Note {i}",
-                 "body": "<p>Talked about the <b>spring appeal</b>.</p>", "repr": f"Note {i}"}
-                for i in range(200)
-            ]  # fmt: skip
-            bulk_insert(Activity, rows, actor=SYSTEM)
+    busy = busy_person()
     return busy
 
 
 def measure(client, url, repeat):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     headers = (
         {"HTTP_HX_REQUEST": "true"} if url.startswith("/search/") else {}
     )  # type-ahead: the htmx fragment
@@ -153,6 +210,19 @@ def main():
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kinfolk.settings")
+    os.environ.setdefault("KINFOLK_ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("KINFOLK_HTTPS", "0")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from kinfolk.access.models import User
+    from kinfolk.people.models import Person
+
     busy = setup(args.people)
     total = Person.objects.count()
     print(f"{connection.vendor}, {total:,} people", flush=True)
