@@ -34,7 +34,8 @@ class DatabaseCounter:
         if rows.update(count=F("count") + 1):
             return True
         if RateCounter.objects.filter(bucket=bucket, window=window_start).exists():
-            return False
+            # Either the window is full, or another process opened it since the update above: count again.
+            return bool(rows.update(count=F("count") + 1))
         try:
             with transaction.atomic():
                 RateCounter.objects.create(bucket=bucket, window=window_start, count=1)
