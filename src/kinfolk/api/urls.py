@@ -6,7 +6,10 @@ from rest_framework.routers import DefaultRouter
 
 from kinfolk.access import api as access_api
 from kinfolk.activities import api as activities_api
+from kinfolk.core import api as core_api
 from kinfolk.people import api as people_api
+from kinfolk.search import api as search_api
+from kinfolk.webhooks import api as webhooks_api
 
 
 class Router(DefaultRouter):
@@ -15,7 +18,14 @@ class Router(DefaultRouter):
 
 
 router = Router()
-for routes in (people_api.ROUTES, activities_api.ROUTES, access_api.ROUTES):
+for routes in (
+    people_api.ROUTES,
+    activities_api.ROUTES,
+    access_api.ROUTES,
+    webhooks_api.ROUTES,
+    core_api.ROUTES,
+    search_api.ROUTES,
+):
     for prefix, viewset in routes:
         router.register(prefix, viewset, basename=prefix)
 
