@@ -165,7 +165,7 @@ EXTRA = {
     ("webhooks-rotate-secret", "post"): OnObject("webhooks"),
     ("webhook-deliveries-redeliver", "post"): OnObject("webhook-deliveries"),
     ("jobs-cancel", "post"): OnObject("jobs"),
-    ("search-list", "get"): SEARCH,
+    ("search", "get"): SEARCH,
 }
 DETAIL_ACTIONS = {name for name, spec in EXTRA.items() if isinstance(spec, OnObject)}
 

@@ -24,7 +24,6 @@ for routes in (
     access_api.ROUTES,
     webhooks_api.ROUTES,
     core_api.ROUTES,
-    search_api.ROUTES,
 ):
     for prefix, viewset in routes:
         router.register(prefix, viewset, basename=prefix)
@@ -32,6 +31,7 @@ for routes in (
 app_name = "api"
 urlpatterns = [
     path("me/", access_api.MeView.as_view({"get": "retrieve"}), name="me"),
+    path("search/", search_api.SearchViewSet.as_view({"get": "search"}), name="search"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script from a URL: the Content-Security-Policy allows no inline code.
     path(

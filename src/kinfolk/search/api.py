@@ -57,7 +57,7 @@ class SearchViewSet(KinfolkViewSet):
         ],
         responses=inline_serializer("SearchResults", {"results": SearchResultSerializer(many=True)}),
     )
-    def list(self, request, *args, **kwargs):
+    def search(self, request, *args, **kwargs):
         params = request.query_params
         errors = {}
         q = params.get("q")
@@ -83,6 +83,3 @@ class SearchViewSet(KinfolkViewSet):
             for r in results
         ]
         return Response({"results": data})
-
-
-ROUTES = [("search", SearchViewSet)]

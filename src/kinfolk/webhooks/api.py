@@ -77,11 +77,16 @@ class NewSecretWebhookSerializer(WebhookSerializer):
 
 class WebhookFilter(TimestampFilterSet):
     team = IdFilter(field_name="team_id")
-    is_active = django_filters.BooleanFilter(field_name="is_active")
+    is_active = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_active", help_text="true or false"
+    )
 
     class Meta:
         model = WebhookSubscription
         fields = []
+
+    def filter_active(self, queryset, name, value):
+        return queryset.filter(is_active=value == "true")
 
 
 class WebhookViewSet(Resource):
