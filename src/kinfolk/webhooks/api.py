@@ -77,7 +77,7 @@ class NewSecretWebhookSerializer(WebhookSerializer):
 
 class WebhookFilter(TimestampFilterSet):
     team = IdFilter(field_name="team_id")
-    is_active = django_filters.ChoiceFilter(
+    active = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_active", help_text="true or false"
     )
 
