@@ -112,6 +112,9 @@ def test_another_team_never_hears_of_a_restricted_person(org, receiver, django_c
     with django_capture_on_commit_callbacks(execute=True):
         ps.check_update_person(hidden, changes={"family_name": "Person"}, actor=org["a"])
     hidden_id = hidden.pk
+    # (and a second webhook of team A, added after the person was made)
+    ra2 = receiver(seed=5)
+    subscribe(org["a"], org["team_a"], ra2.url, ["person.deleted"])
     with django_capture_on_commit_callbacks(execute=True):
         ps.check_delete_person(hidden, actor=org["a"])
     with django_capture_on_commit_callbacks(execute=True):
@@ -124,6 +127,7 @@ def test_another_team_never_hears_of_a_restricted_person(org, receiver, django_c
         ("person.deleted", hidden_id),
         ("person.created", open_.pk),
     ]
+    assert [(e["type"], e["data"]["id"]) for e in ra2.events()] == [("person.deleted", hidden_id)]
     assert [(e["type"], e["data"]["id"]) for e in rb.events()] == [("person.created", open_.pk)]
     assert not WebhookDelivery.objects.filter(subscription=sub_b, object_id=hidden_id).exists()
     assert b"Hidden" not in b"".join(req["body"] for req in rb.requests)

@@ -81,14 +81,19 @@ def payload_for(event, record):
     return {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": data}
 
 
-def _gone_visible(subscription, actor, label, object_id):
+def _gone_visible(subscription, actor, event):
     """Whether a subscription may hear of a record that no longer exists (a deletion).
 
-    It may when it heard of the record before, or when the deletion's audit entry is one its team may
-    see and the record was not a restricted person.
+    A deleted person's event names the teams it was restricted to. Otherwise: when the subscription
+    heard of the record before, or when the deletion's audit entry is one its team may see and the
+    record was not a restricted person.
     """
+    label, object_id = event.model, event.object_id
     if subscription.team_id is None:
         return True
+    if event.type == "person.deleted" and "restricted_to_teams" in event.data:
+        teams = event.data["restricted_to_teams"]
+        return not teams or subscription.team_id in teams
     if WebhookDelivery.objects.filter(subscription=subscription, model=label, object_id=object_id).exists():
         return True
     from django.contrib.contenttypes.models import ContentType
@@ -143,7 +148,7 @@ def deliveries_for(events):
             exists = event.object_id in records[event.model]
             if exists and event.object_id not in visible[event.model]:
                 continue
-            if not exists and not _gone_visible(subscription, actor, event.model, event.object_id):
+            if not exists and not _gone_visible(subscription, actor, event):
                 continue
             rows.append(
                 WebhookDelivery(
