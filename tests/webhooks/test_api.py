@@ -160,6 +160,10 @@ def test_jobs_are_listed_for_their_starter_and_team_and_can_be_cancelled(org):
     assert member_api.get(f"jobs/{theirs.pk}/").status_code == 404
     detail = org["api"].get(f"jobs/{own.pk}/").json()
     assert (detail["kind"], detail["status"], detail["team"]) == (DELIVER, "queued", org["team_a"].pk)
+    # and a member may not cancel a colleague's job of the team
+    colleague = enqueue_job(DELIVER, actor=org["manager"], team=org["team_a"])
+    refused = member_api.post(f"jobs/{colleague.pk}/cancel/", {})
+    assert refused.status_code == 403 and Job.objects.get(pk=colleague.pk).status == "queued"
     # When the manager cancels it, then it is cancelled and never runs
     cancelled = org["api"].post(f"jobs/{own.pk}/cancel/", {})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

@@ -277,11 +277,18 @@ def recover_stalled_jobs(stale_after=None):
 
 
 def check_cancel_job(job, *, actor):
-    """Ask a queued or running job to stop (its starter or an administrator)."""
+    """Ask a queued or running job to stop (its starter, a manager of its team, or an administrator)."""
     from django.core.exceptions import PermissionDenied
     from django.utils.translation import gettext as _
 
-    if not Job.objects.visible_to(actor).filter(pk=job.pk).exists():
+    from kinfolk.access.models import Role
+
+    allowed = Job.objects.visible_to(actor).filter(pk=job.pk).exists() and (
+        actor.is_org_admin
+        or (job.created_by_id is not None and job.created_by_id == getattr(actor, "pk", None))
+        or (job.team_id is not None and actor.has_role(job.team_id, Role.MANAGER))
+    )
+    if not allowed:
         raise PermissionDenied(_("You may not cancel this job."))
     if job.is_finished:
         return job

@@ -7,6 +7,7 @@ due again when the lease ends, so every event is delivered at least once.
 
 import datetime
 import json
+import logging
 import random
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from django.utils.translation import gettext as _
 
 from kinfolk.webhooks import network, signing
 from kinfolk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+log = logging.getLogger("kinfolk.webhooks")
 
 # Seconds to wait after the 1st, 2nd, … failed attempt: about 27 hours in all, then the delivery fails.
 RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
@@ -60,7 +63,12 @@ def deliver_due(*, now=None, limit=100):
     sent = 0
     for delivery in due:
         if claim(delivery, now):
-            attempt(delivery, now=now)
+            try:
+                attempt(delivery, now=now)
+            except (
+                Exception
+            ):  # e.g. its webhook deleted meanwhile; the lease brings it back if it still exists
+                log.exception("webhook delivery %s could not be attempted", delivery.pk)
             sent += 1
     return sent
 
