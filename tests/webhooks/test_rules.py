@@ -1,15 +1,19 @@
-"""Rules that need no receiver: known event types, address notations, query counts of the delivery log."""
+"""Rules that need no receiver: known event types, address notations, validation of a new webhook."""
 
 import ipaddress
 import re
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kinfolk.access.models import Role
 from kinfolk.webhooks import network
-from kinfolk.webhooks.models import EVENT_TYPES
+from kinfolk.webhooks import services as ws
+from kinfolk.webhooks.models import EVENT_TYPES, WebhookSubscription
+from tests.conftest import make_team, make_user
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "kinfolk"
 
@@ -53,3 +57,19 @@ def test_internal_addresses_are_refused_in_every_notation(ip):
     for host in notations(ip):
         with pytest.raises(network.UnsafeTarget):
             network.check_url(f"https://{host}/hook")
+
+
+@pytest.mark.django_db
+def test_every_problem_of_a_new_webhook_is_named_at_once_and_nothing_is_saved():
+    team = make_team("Fundraising")
+    manager = make_user("mia", teams=[(team, Role.MANAGER)])
+    with pytest.raises(ValidationError) as caught:
+        ws.check_create_subscription(data={"url": "http://[::1]/", "event_types": ["nope"]}, actor=manager)
+    assert set(caught.value.message_dict) == {"team", "url", "event_types"}
+    with pytest.raises(ValidationError) as caught:
+        ws.check_create_subscription(
+            data={"url": "https://example.org/" + "a" * 2000, "team": team.pk, "event_types": ["*"]},
+            actor=manager,
+        )
+    assert "2000" in caught.value.message_dict["url"][0]
+    assert not WebhookSubscription.objects.exists()

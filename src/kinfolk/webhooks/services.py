@@ -13,7 +13,7 @@ from kinfolk.access.models import Role, Team
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.audit import actor_user
 from kinfolk.core.services import do_create, do_delete, do_update
-from kinfolk.core.validation import clean_values
+from kinfolk.core.validation import clean_values, merge_errors
 from kinfolk.webhooks import network, signing
 from kinfolk.webhooks.models import EVENT_PATTERNS, WebhookDelivery, WebhookSubscription
 
@@ -25,6 +25,8 @@ def previous_secret_hours():
 
 
 def clean_url(value):
+    if isinstance(value, str) and len(value) > 2000:
+        raise ValidationError(_("At most 2000 characters."))
     try:
         network.check_url(value)
     except network.UnsafeTarget as exc:
@@ -88,12 +90,24 @@ def check_create_subscription(*, data, actor):
     if not isinstance(data, dict):
         raise ValidationError({"data": [_("Expected an object of field names and values.")]})
     data = dict(data)
-    team = _team(data.pop("team", None), actor)
-    values = clean_values(
-        WebhookSubscription, data, allowed=FIELDS, required=("url", "event_types"), normalizers=NORMALIZERS
-    )
-    if "event_types" not in values:
-        raise ValidationError({"event_types": [_("This field is required.")]})
+    team = values = team_error = values_error = None
+    try:
+        team = _team(data.pop("team", None), actor)
+    except ValidationError as exc:
+        team_error = exc
+    try:
+        values = clean_values(
+            WebhookSubscription,
+            data,
+            allowed=FIELDS,
+            required=("url", "event_types"),
+            normalizers=NORMALIZERS,
+        )
+    except ValidationError as exc:
+        values_error = exc
+    errors = merge_errors(team_error, values_error)
+    if errors:
+        raise errors  # every problem at once
     return do_create_subscription(team=team, values=values, actor=actor)
 
 
