@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "kinfolk.imports",
     "kinfolk.identity",
     "kinfolk.search",
+    "kinfolk.webhooks",
     "kinfolk.web",
     "kinfolk.api",
 ]
@@ -71,6 +72,8 @@ else:
 # KINFOLK_JOB_STALE_SECONDS, the job is queued again and resumes from its checkpoint.
 KINFOLK_JOB_HEARTBEAT_SECONDS = config.env_number("KINFOLK_JOB_HEARTBEAT_SECONDS", 10)
 KINFOLK_JOB_STALE_SECONDS = config.env_number("KINFOLK_JOB_STALE_SECONDS", 60)
+# Webhooks go to public addresses only; these hosts (names or IPs) are allowed although internal.
+KINFOLK_WEBHOOK_ALLOWED_HOSTS = config.env_list("KINFOLK_WEBHOOK_ALLOWED_HOSTS")
 
 ROOT_URLCONF = "kinfolk.urls"
 WSGI_APPLICATION = "kinfolk.wsgi.application"

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("api/v1/", include("kinfolk.api.urls")),
     path("settings/tokens/", include("kinfolk.access.urls")),
+    path("settings/webhooks/", include("kinfolk.webhooks.urls")),
     path("imports/", include("kinfolk.imports.urls")),
     path("", include("kinfolk.web.urls")),
 ]

@@ -19,6 +19,8 @@ from kinfolk.people import services as ps
 from kinfolk.people.timeline import history, person_timeline
 from kinfolk.web import services as web_services
 from kinfolk.web.models import SavedView
+from kinfolk.webhooks import services as webhook_services
+from kinfolk.webhooks.models import WebhookSubscription
 from tests.conftest import make_person, make_team, make_user
 
 # How a record relates to team B decides what team A may do with it.
@@ -44,6 +46,13 @@ MODELS = {
         OWN,
         lambda w: access_services.check_create_token(
             user=w["b_member"], data={"name": "b's form", "team": w["team_b"].pk}, actor=w["b_member"]
+        )[0],
+    ),
+    WebhookSubscription: (
+        TEAM_SETTINGS,
+        lambda w: webhook_services.check_create_subscription(
+            data={"url": "https://hooks.example.org/b", "team": w["team_b"].pk, "event_types": ["*"]},
+            actor=SYSTEM,
         )[0],
     ),
     pm.Person: (RESTRICTED, lambda w: w["hidden"]),
@@ -147,6 +156,17 @@ def writes(obj, actor, w):
         ]
     if m is ApiToken:
         return [("revoke", lambda: access_services.check_revoke_token(obj, actor=actor))]
+    if m is WebhookSubscription:
+        return [
+            (
+                "update",
+                lambda: webhook_services.check_update_subscription(
+                    obj, changes={"is_active": False}, actor=actor
+                ),
+            ),
+            ("rotate secret", lambda: webhook_services.check_rotate_secret(obj, actor=actor)),
+            ("delete", lambda: webhook_services.check_delete_subscription(obj, actor=actor)),
+        ]
     if m is pm.Person:
         return [
             ("update", lambda: ps.check_update_person(obj, changes={"given_name": "Changed"}, actor=actor)),

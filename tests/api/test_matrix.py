@@ -12,12 +12,19 @@ from kinfolk.access.actors import SYSTEM
 from kinfolk.access.models import Role, Team
 from kinfolk.access.services import check_create_token
 from kinfolk.activities.services import check_create_activity
+from kinfolk.core.context import Via
+from kinfolk.core.events import Event
+from kinfolk.core.jobs import enqueue_job
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.registry import models_with
 from kinfolk.identity.merge import check_merge_people
 from kinfolk.identity.models import DuplicateCandidate
 from kinfolk.identity.services import run_duplicate_detection
 from kinfolk.people import services as ps
+from kinfolk.webhooks.events import announce
+from kinfolk.webhooks.models import WebhookDelivery
+from kinfolk.webhooks.services import check_create_subscription
+from kinfolk.webhooks.tasks import DELIVER
 from tests.api.conftest import Api, make_token
 from tests.conftest import make_person, make_team, make_user
 
@@ -29,6 +36,14 @@ SHARED = "shared record"  # organisations, households: every member may read and
 DIRECTORY = "directory"  # teams, users: names known to all, nothing to write
 SELF = "the caller"  # /me/: only ever the caller
 PUBLIC = "public"  # the schema and its documentation
+SEARCH = "search"  # results only from what the caller may see
+
+
+class OnObject:
+    """A POST action on one of team B's records (`resource`): refused as if it did not exist."""
+
+    def __init__(self, resource):
+        self.resource = resource
 
 
 class OnTeamB:
@@ -123,7 +138,13 @@ def _world():
         "tokens": check_create_token(user=b, data={"name": "b form", "team": team_b.pk}, actor=b)[0],
         "duplicates": DuplicateCandidate.objects.get(first_id=hidden.pk),
         "merges": merge,
+        "webhooks": check_create_subscription(
+            data={"url": "https://hooks.example.org/b", "team": team_b.pk, "event_types": ["*"]}, actor=SYSTEM
+        )[0],
+        "jobs": enqueue_job(DELIVER, actor=b, team=team_b),
     }
+    announce([Event("person.created", "people.person", hidden.pk, b.pk, Via())])
+    w["objects"]["webhook-deliveries"] = WebhookDelivery.objects.get()
     return w
 
 
@@ -155,6 +176,12 @@ RESOURCES = {
     "tokens": (TEAM_B, lambda w: {"name": "into B", "team": w["team_b"].pk, "scope": "write"}),
     "duplicates": (TEAM_B, None),
     "merges": (TEAM_B, lambda w: {"survivor": w["open"].pk, "merged": w["hidden"].pk}),
+    "webhooks": (
+        TEAM_B,
+        lambda w: {"url": "https://hooks.example.org/a", "team": w["team_b"].pk, "event_types": ["*"]},
+    ),
+    "webhook-deliveries": (TEAM_B, None),
+    "jobs": (TEAM_B, None),
 }
 # Routes outside the resources' list/detail/history pattern, and what a request to them needs.
 EXTRA = {
@@ -176,7 +203,12 @@ EXTRA = {
     ("duplicates-runs", "post"): Expect(lambda w: {}, lambda response, w: response.status_code == 403),
     ("schema", "get"): PUBLIC,
     ("docs", "get"): PUBLIC,
+    ("webhooks-rotate-secret", "post"): OnObject("webhooks"),
+    ("webhook-deliveries-redeliver", "post"): OnObject("webhook-deliveries"),
+    ("jobs-cancel", "post"): OnObject("jobs"),
+    ("search", "get"): SEARCH,
 }
+DETAIL_ACTIONS = {name for name, spec in EXTRA.items() if isinstance(spec, (OnObject, OnTeamB))}
 
 
 def matrix():
@@ -242,6 +274,14 @@ def test_team_a_token_never_reaches_team_b():
             elif spec is PUBLIC:
                 response = Api().get(_url(name))
                 ok = response.status_code == 200
+            elif spec is SEARCH:
+                response = api.get(_url(name), {"q": "Hidden"})
+                ok = response.status_code == 200 and all(
+                    r["id"] != w["hidden"].pk for r in response.json()["results"] if r["kind"] == "person"
+                )
+            elif isinstance(spec, OnObject):
+                response = api.post(_url(name, w["objects"][spec.resource]), {})
+                ok = response.status_code == 404
             elif spec is SELF:
                 me = api.get(_url(name)).json()
                 ok = me["id"] == w["a"].pk and [t["id"] for t in me["teams"]] == [w["team_a"].pk]
@@ -284,8 +324,7 @@ def test_read_only_token_may_not_write_anything():
         if method == "get":
             continue
         before = _state(w), list(type(own).objects.filter(pk=own.pk).values())
-        on_record = name.endswith("-detail") or isinstance(EXTRA.get((name, method)), OnTeamB)
-        url = _url(name, own) if on_record else _url(name)
+        url = _url(name, own) if name.endswith("-detail") or (name, method) in DETAIL_ACTIONS else _url(name)
         response = _call(api, method, url, {"given_name": "Written"})
         if response.status_code != 403 or response.json()["code"] != "permission_denied":
             failures.append((name, method, response.status_code))

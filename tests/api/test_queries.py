@@ -64,6 +64,29 @@ def _org(w):
     return org
 
 
+def _webhook(w):
+    from kinfolk.webhooks.services import check_create_subscription
+
+    data = {"url": f"https://hooks.example.org/{next(_n)}", "team": w["team"].pk, "event_types": ["*"]}
+    return check_create_subscription(data=data, actor=SYSTEM)[0]
+
+
+def _delivery(w):
+    from kinfolk.core.context import Via
+    from kinfolk.core.events import Event
+    from kinfolk.webhooks.events import announce
+
+    w.setdefault("webhook", _webhook(w))
+    announce([Event("organisation.created", "people.organisation", w["org"].pk, w["user"].pk, Via())])
+
+
+def _job(w):
+    from kinfolk.core.jobs import enqueue_job
+    from kinfolk.webhooks.tasks import DELIVER
+
+    return enqueue_job(DELIVER, actor=w["user"], team=w["team"])
+
+
 GROW = {
     "people": _person,
     "organisations": _org,
@@ -94,6 +117,9 @@ GROW = {
     "tokens": lambda w: make_token(w["user"], w["team"], "read"),
     "duplicates": lambda w: _pair(w),
     "merges": lambda w: check_merge_people(*_pair(w), actor=w["user"]),
+    "webhooks": _webhook,
+    "webhook-deliveries": _delivery,
+    "jobs": _job,
 }
 
 

@@ -6,8 +6,11 @@ from rest_framework.routers import DefaultRouter
 
 from kinfolk.access import api as access_api
 from kinfolk.activities import api as activities_api
+from kinfolk.core import api as core_api
 from kinfolk.identity import api as identity_api
 from kinfolk.people import api as people_api
+from kinfolk.search import api as search_api
+from kinfolk.webhooks import api as webhooks_api
 
 
 class Router(DefaultRouter):
@@ -16,13 +19,21 @@ class Router(DefaultRouter):
 
 
 router = Router()
-for routes in (people_api.ROUTES, activities_api.ROUTES, access_api.ROUTES, identity_api.ROUTES):
+for routes in (
+    people_api.ROUTES,
+    activities_api.ROUTES,
+    access_api.ROUTES,
+    identity_api.ROUTES,
+    webhooks_api.ROUTES,
+    core_api.ROUTES,
+):
     for prefix, viewset in routes:
         router.register(prefix, viewset, basename=prefix)
 
 app_name = "api"
 urlpatterns = [
     path("me/", access_api.MeView.as_view({"get": "retrieve"}), name="me"),
+    path("search/", search_api.SearchViewSet.as_view({"get": "search"}), name="search"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script from a URL: the Content-Security-Policy allows no inline code.
     path(

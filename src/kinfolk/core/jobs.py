@@ -32,6 +32,7 @@ from kinfolk.core.models import Job
 
 log = logging.getLogger("kinfolk.jobs")
 HANDLERS = {}
+PERIODIC = []  # callables every worker runs with its recovery sweep (about twice a minute)
 LOG_LIMIT = 500  # log lines kept per job; older ones are dropped with a note
 
 
@@ -47,6 +48,21 @@ def job_handler(kind):
         return func
 
     return register
+
+
+def every_worker_cycle(func):
+    """Register `func()` to run in every worker's recovery loop: periodic work without a scheduler."""
+    PERIODIC.append(func)
+    return func
+
+
+def run_periodic():
+    """Run the registered periodic callables; one failing stops neither the others nor the worker."""
+    for func in list(PERIODIC):
+        try:
+            func()
+        except Exception:
+            log.warning("periodic task %r failed", func, exc_info=True)
 
 
 def _seconds(name, default):
@@ -261,11 +277,18 @@ def recover_stalled_jobs(stale_after=None):
 
 
 def check_cancel_job(job, *, actor):
-    """Ask a queued or running job to stop (its starter or an administrator)."""
+    """Ask a queued or running job to stop (its starter, a manager of its team, or an administrator)."""
     from django.core.exceptions import PermissionDenied
     from django.utils.translation import gettext as _
 
-    if not Job.objects.visible_to(actor).filter(pk=job.pk).exists():
+    from kinfolk.access.models import Role
+
+    allowed = Job.objects.visible_to(actor).filter(pk=job.pk).exists() and (
+        actor.is_org_admin
+        or (job.created_by_id is not None and job.created_by_id == getattr(actor, "pk", None))
+        or (job.team_id is not None and actor.has_role(job.team_id, Role.MANAGER))
+    )
+    if not allowed:
         raise PermissionDenied(_("You may not cancel this job."))
     if job.is_finished:
         return job
@@ -296,6 +319,7 @@ def _recovery_loop(stop):
                 recover_stalled_jobs()
             except Exception:
                 log.warning("recovering stalled jobs failed", exc_info=True)
+            run_periodic()
     finally:
         connections.close_all()
 
@@ -303,6 +327,7 @@ def _recovery_loop(stop):
 def run_worker(*, batch=False, interval=1.0, install_signals=True, quiet=False):
     """Run jobs until stopped (or, with batch, until the queue is empty); recover stalled jobs meanwhile."""
     recover_stalled_jobs()
+    run_periodic()
     stop = threading.Event()
     watcher = threading.Thread(target=_recovery_loop, args=(stop,), name="job-recovery", daemon=True)
     watcher.start()

@@ -31,9 +31,9 @@ class ChangeRecordQuerySet(models.QuerySet):
 
 class JobQuerySet(models.QuerySet):
     def visible_to(self, actor):
-        """Jobs the actor started; administrators see every job."""
+        """Jobs the actor started and jobs of the actor's teams; administrators see every job."""
         if actor.is_org_admin:
             return self
         if not getattr(actor, "pk", None):
             return self.none()
-        return self.filter(created_by_id=actor.pk)
+        return self.filter(Q(created_by_id=actor.pk) | Q(team_id__in=actor.team_ids))

@@ -355,7 +355,14 @@ def do_delete_person(person, *, actor):
 
     for activity in Activity.objects.filter(person=person):
         do_delete(activity, actor=actor)
-    return do_delete(person, actor=actor, event="person.deleted")
+    # The event names the teams a restricted person was shown to: once deleted, nothing else can tell.
+    from kinfolk.core.events import emit_on_commit
+
+    restricted_to = (
+        sorted(person.restrictions.values_list("team_id", flat=True)) if person.is_restricted else []
+    )
+    emit_on_commit("person.deleted", person, actor=actor, data={"restricted_to_teams": restricted_to})
+    return do_delete(person, actor=actor)
 
 
 def check_set_restriction(person, *, team_ids, actor):
