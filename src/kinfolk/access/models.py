@@ -18,7 +18,23 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.MANAGER: 3}
 
 
-class User(AbstractUser):
+class TeamRoles:
+    """What an actor with a `team_roles` mapping ({team id: role}) may do in each team."""
+
+    @property
+    def team_ids(self):
+        return set(self.team_roles)
+
+    def role_in(self, team_id):
+        return self.team_roles.get(team_id)
+
+    def has_role(self, team_id, minimum):
+        """Whether the actor holds at least `minimum` in the team."""
+        role = self.team_roles.get(team_id)
+        return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
+
+
+class User(TeamRoles, AbstractUser):
     """A person who signs in to Kinfolk; an organisation administrator sees and manages everything."""
 
     is_org_admin = models.BooleanField(
@@ -41,18 +57,6 @@ class User(AbstractUser):
     def team_roles(self):
         """{team id: role} of the teams this user belongs to (cached for the request)."""
         return dict(self.memberships.values_list("team_id", "role"))
-
-    @property
-    def team_ids(self):
-        return set(self.team_roles)
-
-    def role_in(self, team_id):
-        return self.team_roles.get(team_id)
-
-    def has_role(self, team_id, minimum):
-        """Whether the user holds at least `minimum` in the team."""
-        role = self.team_roles.get(team_id)
-        return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
     def audit_subjects(self):
         return None, None, None

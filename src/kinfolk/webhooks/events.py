@@ -3,12 +3,12 @@
 import uuid
 
 from kinfolk.access.actors import SYSTEM
-from kinfolk.access.models import ROLE_RANK, Role
+from kinfolk.access.models import Role, TeamRoles
 from kinfolk.core.events import on_event
 from kinfolk.webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
 
 
-class TeamViewer:
+class TeamViewer(TeamRoles):
     """The actor a team's webhook reads as: a viewer of that one team, nothing more."""
 
     pk = None
@@ -21,17 +21,6 @@ class TeamViewer:
     def __init__(self, team_id):
         self.username = f"webhook of team {team_id}"
         self.team_roles = {team_id: Role.VIEWER}
-
-    @property
-    def team_ids(self):
-        return set(self.team_roles)
-
-    def role_in(self, team_id):
-        return self.team_roles.get(team_id)
-
-    def has_role(self, team_id, minimum):
-        role = self.team_roles.get(team_id)
-        return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 
 def subscriber(subscription):
