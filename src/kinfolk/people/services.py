@@ -761,6 +761,20 @@ def do_add_household_member(household, person, *, role, head, actor):
 
 
 @transaction.atomic
+def check_add_housemate(person, other, *, role="", actor):
+    """Put `other` in `person`'s household; the first time, the household is made with `person` at its head."""
+    membership = HouseholdMember.objects.visible_to(actor).filter(person=person).select_related("household")
+    membership = membership.first()
+    if membership is None:
+        name = _("%(name)s household") % {"name": person.family_name or person}
+        household = check_create_household(data={"name": name}, actor=actor)
+        check_add_household_member(household, person, head=True, actor=actor)
+    else:
+        household = membership.household
+    return check_add_household_member(household, other, role=role, actor=actor)
+
+
+@transaction.atomic
 def check_remove_household_member(member, *, actor):
     # Atomic: clearing the head and removing the member happen together or not at all.
     require_permission(actor, "change", member)

@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.middleware.csrf import get_token
@@ -460,22 +459,8 @@ def household_add(request, pk):
         errors = {"hh_other": [_("Find and choose the person who lives with them.")]}
         messages.error(request, errors["hh_other"][0])
         return _section(request, person, "households", errors=errors)
-    membership = HouseholdMember.objects.visible_to(request.user).filter(person=person).first()
-    role = request.POST.get("role", "")
-
-    def add():
-        with transaction.atomic():
-            if membership is None:
-                name = _("%(name)s household") % {"name": person.family_name or person}
-                household = ps.check_create_household(data={"name": name}, actor=request.user)
-                ps.check_add_household_member(household, person, head=True, actor=request.user)
-            else:
-                household = membership.household
-            return ps.check_add_household_member(household, other, role=role, actor=request.user)
-
-    _member, errs = call_service(
-        request, add, success=_("%(name)s added to the household.") % {"name": other}
-    )
+    _member, errs = call_service(request, ps.check_add_housemate, person, other, role=request.POST.get("role", ""),
+                                 actor=request.user, success=_("%(name)s added to the household.") % {"name": other})  # fmt: skip
     return _section(request, person, "households", errors={f"hh_{k}": v for k, v in errs.items()} or None)
 
 
