@@ -47,3 +47,15 @@ def client_for(user):
 @pytest.fixture
 def as_user():
     return client_for
+
+
+def add_lookalikes(world):
+    """Two pairs to review: Ada Lovelace twice (same email), Charles Babbage twice (same phone)."""
+    world["ada2"] = make_person(
+        given_name="Ada", family_name="Lovelace", emails=[{"email": "ADA@example.org"}], country="GB"
+    )
+    world["charles2"] = make_person(
+        given_name="Charles", family_name="Babbage", phones=[{"number": "+44 20 7946 0001"}]
+    )
+    ps.check_add_detail(world["charles"], "phones", data={"number": "+44 20 7946 0001"}, actor=world["admin"])
+    return world

@@ -11,6 +11,7 @@ from kinfolk.identity.models import DuplicateCandidate, MergeRecord
 from kinfolk.identity.services import run_duplicate_detection
 from kinfolk.people.models import Person
 from tests.conftest import make_person, make_user
+from tests.web.conftest import add_lookalikes
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def twins(world):
     """Look-alikes of Ada (a strong pair) and of Charles (a weaker one), and of the restricted Secret."""
-    world["ada2"] = make_person(
-        given_name="Ada", family_name="Lovelace", emails=[{"email": "ADA@example.org"}], country="GB"
-    )
-    world["charles2"] = make_person(
-        given_name="Charles", family_name="Babbage", phones=[{"number": "+44 20 7946 0001"}]
-    )
-    from kinfolk.people import services as ps
-
-    ps.check_add_detail(world["charles"], "phones", data={"number": "+44 20 7946 0001"}, actor=world["admin"])
+    add_lookalikes(world)
     world["secret2"] = make_person(
         actor=world["b"],
         given_name="Secret",
@@ -34,6 +27,8 @@ def twins(world):
         emails=[{"email": "s@example.org"}],
         restricted_to_teams=[world["team_b"].pk],
     )
+    from kinfolk.people import services as ps
+
     ps.check_add_detail(world["secret"], "emails", data={"email": "s@example.org"}, actor=world["b"])
     run_duplicate_detection(rebuild=True)
     return world

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from kinfolk.identity.models import DuplicateCandidate, MergeRecord
 from kinfolk.identity.services import run_duplicate_detection
 from kinfolk.people.models import Person
-from tests.conftest import make_person
+from tests.web.conftest import add_lookalikes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,15 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def twins(world):
     """Two pairs to review: Ada Lovelace twice (same email), Charles Babbage twice (same phone)."""
-    world["ada2"] = make_person(
-        given_name="Ada", family_name="Lovelace", emails=[{"email": "ADA@example.org"}], country="GB"
-    )
-    world["charles2"] = make_person(
-        given_name="Charles", family_name="Babbage", phones=[{"number": "+44 20 7946 0001"}]
-    )
-    from kinfolk.people import services as ps
-
-    ps.check_add_detail(world["charles"], "phones", data={"number": "+44 20 7946 0001"}, actor=world["admin"])
+    add_lookalikes(world)
     run_duplicate_detection(rebuild=True)
     return world
 
