@@ -36,12 +36,13 @@ def profile(request):
     errors = {}
     if request.method == "POST":
         data = post_data(request, ("language", "time_zone"))
-        # Said in the language just chosen: the toast is the first thing shown in it.
-        chosen = data.get("language") if data.get("language") in dict(django_settings.LANGUAGES) else None
-        with translation.override(chosen or translation.get_language()):
-            saved, errors = call_service(request, access_services.check_update_preferences, user, data=data,
-                                         actor=user, success=_("Your preferences are saved."))  # fmt: skip
+        saved, errors = call_service(
+            request, access_services.check_update_preferences, user, data=data, actor=user
+        )
         if saved:
+            # Said in the language just chosen: the toast is the first thing shown in it.
+            with translation.override(saved.language or translation.get_language_from_request(request)):
+                messages.success(request, _("Your preferences are saved."))
             return redirect("web:settings_profile")
     form = request.POST if errors else {"language": user.language, "time_zone": user.time_zone}
     return _render(
@@ -98,7 +99,7 @@ def team(request, pk):
             else:
                 _m, errors = call_service(request, access_services.check_add_member, team, member,
                                           role=request.POST.get("role", ""), actor=request.user,
-                                          success=_("%(user)s is now %(role)s.") % {"user": member, "role": request.POST.get("role", "")})  # fmt: skip
+                                          success=_("%(user)s is now %(role)s.") % {"user": member, "role": dict(Role.choices).get(request.POST.get("role", ""), "")})  # fmt: skip
         elif action == "remove":
             membership = Membership.objects.filter(team=team, pk=posted_id(request, "membership")).first()
             if membership:
