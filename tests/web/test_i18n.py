@@ -114,3 +114,14 @@ def test_only_the_user_or_an_administrator_changes_their_preferences(world):
     access_services.check_update_preferences(world["a"], data={"language": "fr"}, actor=world["admin"])
     world["a"].refresh_from_db()
     assert world["a"].language == "fr"
+
+
+def test_counts_are_grouped_the_readers_way():
+    from kinfolk.web.templatetags.kinfolk_ui import number
+
+    with translation.override("en"):
+        assert number(1234567) == "1,234,567"
+    with translation.override("de"):
+        assert number(1234567) == "1.234.567"
+        assert number(0.5) == "0,5"
+    assert number("not a number") == "not a number"
