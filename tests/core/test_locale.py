@@ -4,6 +4,7 @@ The compiled .mo files are committed (Django reads them at run time, and an inst
 compile step); this test fails when a .po changed and its .mo was not compiled again.
 """
 
+import ast
 import gettext
 import re
 from pathlib import Path
@@ -12,6 +13,8 @@ import polib
 import pytest
 from django.conf import settings
 from django.utils import translation
+
+import kinfolk
 
 LOCALE = Path(settings.LOCALE_PATHS[0])
 LANGUAGES = [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
@@ -76,3 +79,45 @@ def test_plurals_follow_the_language(language, one, many):
     with translation.override(language):
         assert translation.ngettext("%(n)s person", "%(n)s people", 1) % {"n": 1} == one
         assert translation.ngettext("%(n)s person", "%(n)s people", 2) % {"n": 2} == many
+
+
+EAGER = {"gettext", "ngettext", "pgettext", "npgettext"}
+
+
+def eager_calls_at_import(source):
+    """Lines where gettext (not gettext_lazy) runs outside a function: frozen in the language of start-up."""
+    tree = ast.parse(source)
+    names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "django.utils.translation"
+        for alias in node.names
+        if alias.name in EAGER
+    }
+    found = []
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                continue
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in names:
+                found.append(child.lineno)
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def test_no_text_is_translated_at_import_time():
+    package = Path(kinfolk.__file__).parent
+    eager = {
+        str(path.relative_to(package)): lines
+        for path in package.rglob("*.py")
+        if "migrations" not in path.parts and (lines := eager_calls_at_import(path.read_text()))
+    }
+    assert eager == {}, "use gettext_lazy for text defined at module or class level"
+
+
+def test_the_import_time_check_finds_an_eager_call():
+    source = "from django.utils.translation import gettext as _\nclass A:\n    m = _('x')\ndef f():\n    return _('y')\n"
+    assert eager_calls_at_import(source) == [3]
