@@ -14,7 +14,10 @@ from django.template.base import Lexer, TokenType
 
 import kinfolk
 
-TEMPLATES = sorted(Path(kinfolk.__file__).parent.rglob("templates/**/*.html"))
+PACKAGE = Path(kinfolk.__file__).parent
+TEMPLATES = sorted(
+    p for p in PACKAGE.rglob("templates/**/*") if p.suffix in (".html", ".txt")
+)  # pages and emails
 READ_ATTRIBUTES = {"aria-label", "placeholder", "title", "alt"}
 NOT_WORDS = {"Kinfolk", "HTTP", "DE"}
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -72,7 +75,7 @@ def untranslated_words(source):
     return finder.words
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(Path(kinfolk.__file__).parent)))
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_template_has_no_unmarked_words(path):
     assert untranslated_words(path.read_text()) == []
 
