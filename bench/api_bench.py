@@ -159,6 +159,7 @@ def run(ctx):
             user=admin, data={"name": "bench", "scope": "write"}, actor=SYSTEM
         )
     person = Person.objects.order_by("pk").values_list("pk", flat=True)[Person.objects.count() // 2]
+    last_person = Person.objects.order_by("-pk").values_list("pk", flat=True).first()  # before the upserts
     connections.close_all()
     headers = {"Host": "127.0.0.1", "Authorization": f"Bearer {secret}", "Accept": "application/json"}
     seconds = 2.0 if ctx.smoke else 8.0
@@ -221,7 +222,7 @@ def run(ctx):
         from bench import peer_bottlecrm
 
         figures += peer_bottlecrm.attach(ctx, figures, workers=server.workers, measure_get=measure_get,
-                                         seconds=seconds, bulk_size=bulk_size)  # fmt: skip
+                                         seconds=seconds, bulk_size=bulk_size, last_person=last_person)  # fmt: skip
     return figures
 
 

@@ -69,8 +69,9 @@ def version():
     return done.stdout.strip()
 
 
-def export_people(path):
-    """Kinfolk's people as BottleCRM contacts would hold them, one CSV row each; returns the count."""
+def export_people(path, last_person=None):
+    """Kinfolk's people (up to the primary key last_person: the data set's, not those the api part's
+    upserts added) as BottleCRM contacts would hold them, one CSV row each; returns the count."""
     from django.db.models import OuterRef, Subquery
 
     from bench.worker import admin_user
@@ -91,9 +92,11 @@ def export_people(path):
         "postcode": first(PostalAddress, "postal_code"),
         "country": first(PostalAddress, "country"),
     }
+    people = Person.objects.visible_to(admin_user())
+    if last_person is not None:
+        people = people.filter(pk__lte=last_person)
     people = (
-        Person.objects.visible_to(admin_user())
-        .annotate(**{f"export_{name}": value for name, value in columns.items()})
+        people.annotate(**{f"export_{name}": value for name, value in columns.items()})
         .order_by("pk")
         .values_list("given_name", "family_name", *(f"export_{name}" for name in columns))
     )
@@ -332,7 +335,7 @@ class BottleCRM:
         return time.perf_counter() - started, status, answer
 
 
-def measure(ctx, *, workers, measure_get, seconds, bulk_size):
+def measure(ctx, *, workers, measure_get, seconds, bulk_size, last_person=None):
     """BottleCRM's figures, keyed as Kinfolk's api figures are: {label: samples}, or {"error": why}."""
     import psycopg
 
@@ -342,7 +345,7 @@ def measure(ctx, *, workers, measure_get, seconds, bulk_size):
     home = Path(ctx.data_dir) / "bottlecrm"
     home.mkdir(parents=True, exist_ok=True)
     people_csv = home / "people.csv"
-    count = export_people(people_csv)
+    count = export_people(people_csv, last_person)
     ctx.log(f"{NAME}: {count:,} people exported for its contacts")
     try:
         with BottleCRM(ctx, workers=workers, people_csv=people_csv) as peer:
@@ -389,13 +392,20 @@ def measure(ctx, *, workers, measure_get, seconds, bulk_size):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size):
+def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_person=None):
     """Measure BottleCRM and make its figures the references of Kinfolk's api figures (in place);
     returns the figures to add (one saying why, when BottleCRM could not be measured)."""
     from bench.core import Figure
 
     try:
-        peer = measure(ctx, workers=workers, measure_get=measure_get, seconds=seconds, bulk_size=bulk_size)
+        peer = measure(
+            ctx,
+            workers=workers,
+            measure_get=measure_get,
+            seconds=seconds,
+            bulk_size=bulk_size,
+            last_person=last_person,
+        )
     except Exception as exc:  # noqa: BLE001 (the peer failing must not cost Kinfolk's own figures)
         traceback.print_exc()
         peer = {"error": f"{type(exc).__name__}: {exc}"}
