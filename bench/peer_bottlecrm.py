@@ -36,6 +36,8 @@ import traceback
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.api_bench import Server, request
+
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-bottlecrm"
 PYTHON = VENV / "bin" / "python"
@@ -130,11 +132,36 @@ def _ident(name):
     return sql.Identifier(name)
 
 
+class PeerServer(Server):
+    """gunicorn serving BottleCRM from its own environment and folder: the api part's Server (same
+    workers, same wait and stop) with BottleCRM's command; its output goes to gunicorn.log there."""
+
+    def __init__(self, workers, *, cwd, env):
+        super().__init__(workers)
+        self.cwd, self.env, self.log = Path(cwd), env, None
+
+    def __enter__(self):
+        self.log = open(self.cwd / "gunicorn.log", "w")  # noqa: SIM115 (closed in __exit__)
+        command = [str(VENV / "bin" / "gunicorn"), "crm.wsgi:application", "--workers", str(self.workers),
+                   "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--log-level", "warning"]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=self.log)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.process.poll() is None:
+                super().__exit__(*exc)
+        finally:
+            self.log.close()
+
+    def log_tail(self):
+        return (self.cwd / "gunicorn.log").read_text(errors="replace")[-600:]
+
+
 class BottleCRM:
     """BottleCRM's database (made from the migrated template), its contacts, and gunicorn serving it."""
 
     def __init__(self, ctx, *, workers, people_csv):
-        from bench.api_bench import _free_port
         from bench.datasets import postgres_base, postgres_prefix
 
         self.ctx = ctx
@@ -143,9 +170,9 @@ class BottleCRM:
         self.database = f"{postgres_prefix()}_bottlecrm"
         self.template = f"{self.database}_empty"
         self.role = f"{self.database}_app"
+        self.role_password = secrets.token_urlsafe(24)
         self.home = (Path(ctx.data_dir) / "bottlecrm").resolve()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
         self.version = version()
         url = urlsplit(postgres_base())
         self.env = {
@@ -164,7 +191,7 @@ class BottleCRM:
             "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/6",
             "IMPORT_THROTTLE": "1000000/minute",
         }
-        self.process = self.log = None
+        self.server = None
         self.token = self.contact = None
 
     def _run(self, *args, env=None):
@@ -218,8 +245,6 @@ class BottleCRM:
     def _start(self):
         from psycopg import sql
 
-        from bench.api_bench import request
-
         self._template()
         _admin([(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_ident(self.database)), None),
                 (sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(_ident(self.database), _ident(self.template)),
@@ -234,6 +259,8 @@ class BottleCRM:
                     ).format(sql.Literal(self.role), role),
                     None,
                 ),
+                # a new password each run, for a server whose authentication is not `trust`
+                (sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(self.role_password)), None),
                 (sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(_ident(self.database), role), None),
             ]
         )
@@ -255,65 +282,35 @@ class BottleCRM:
         serve_env = {
             **self.env,
             "DBUSER": self.role,
-            "DBPASSWORD": "",
+            "DBPASSWORD": self.role_password,
             "DB_POOL_ENABLED": "true",
             "DB_POOL_MIN_SIZE": "1",
             "DB_POOL_MAX_SIZE": "2",
         }
-        gunicorn = VENV / "bin" / "gunicorn"
-        self.log = open(self.home / "gunicorn.log", "w")  # noqa: SIM115 (closed in __exit__)
-        command = [str(gunicorn), "crm.wsgi:application", "--workers", str(self.workers),
-                   "--bind", f"127.0.0.1:{self.port}", "--timeout", "600", "--log-level", "warning"]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, cwd=self.home, env=serve_env, stdout=self.log, stderr=self.log
-        )
-        path = f"/api/contacts/{self.contact}/"
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{NAME}'s gunicorn exited with {self.process.returncode}: {self._log_tail()}"
-                )
-            try:
-                status, body = request(self.port, "GET", path, self.headers)
-                if status == 200:
-                    return self
-                if status not in (502, 503):
-                    raise RuntimeError(f"{NAME} answered GET {path} with {status}: {body[:300]!r}")
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{NAME} did not answer {path} within 60 s: {self._log_tail()}")
-            time.sleep(0.3)
+        self.server = PeerServer(self.workers, cwd=self.home, env=serve_env).__enter__()
+        try:
+            self.server.wait(f"/api/contacts/{self.contact}/", self.headers)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{NAME}: {exc}: {self.server.log_tail()}") from exc
+        return self
+
+    @property
+    def port(self):
+        return self.server.port
 
     @property
     def headers(self):
         return {"Host": "127.0.0.1", "Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
-    def _log_tail(self):
-        try:
-            return (self.home / "gunicorn.log").read_text()[-600:]
-        except OSError:
-            return ""
-
     def __exit__(self, *exc):
         from psycopg import sql
 
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.log is not None:
-            self.log.close()
+        if self.server is not None:
+            self.server.__exit__()
         _admin([(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_ident(self.database)), None)])
 
     def import_csv(self, rows, mapping=None):
         """POST rows to the CSV import (one request): (seconds, status, answer)."""
-        from bench.api_bench import request
-
         text = io.StringIO()
         csv.writer(text).writerows(rows)
         data = text.getvalue().encode()
