@@ -349,10 +349,10 @@ def measure(ctx, *, workers, measure_get, seconds, bulk_size, last_person=None):
             out = {"version": peer.version}
             for label, path in (("GET one person", f"/api/contacts/{peer.contact}/"),
                                 ("GET list of 50 people", "/api/contacts/?limit=50")):  # fmt: skip
-                rates, _p50s, p95s, _alone, errors = measure_get(
+                rates, _p50s, p95s, alone, errors = measure_get(
                     peer.port, path, peer.headers, repeat=ctx.repeat, seconds=seconds
                 )
-                out[label] = {"rates": rates, "p95s": p95s, "errors": errors}
+                out[label] = {"rates": rates, "p95s": p95s, "alone": alone, "errors": errors}
             new, matched = [], []
             for i in range(ctx.repeat):
                 tag = f"bench-{int(time.time())}-{i}"
@@ -391,7 +391,7 @@ def measure(ctx, *, workers, measure_get, seconds, bulk_size, last_person=None):
 
 def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_person=None):
     """Measure BottleCRM and make its figures the references of Kinfolk's api figures (in place);
-    returns the figures to add (one saying why, when BottleCRM could not be measured)."""
+    returns the figures to add: its one-client latencies, or one saying why it could not be measured."""
     from bench.core import Figure
 
     try:
@@ -411,8 +411,12 @@ def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_perso
         return [Figure("api", f"{NAME} (peer CRM)", "", [], note=f"not measured: {peer['error']}")]
     name = f"{NAME} {peer['version']}"
     where = f"{workers} sync workers, its PostgreSQL"
-    references = {}
+    references, alone = {}, []
     for label, what in (("GET one person", "GET one contact"), ("GET list of 50 people", "GET 50 contacts")):
+        # its latency without queueing, beside Kinfolk's "one client alone": the figure least moved by load
+        alone.append(
+            Figure("api", f"{name} (peer): {what}, one client alone, p50", "ms", peer[label]["alone"])
+        )
         errors = peer[label]["errors"]
         failed = f", {errors} failed" if errors else ""
         references[f"{label}, throughput"] = (f"{name}: {what} ({where}{failed})", peer[label]["rates"])
@@ -428,4 +432,4 @@ def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_perso
     for figure in figures:
         if figure.name in references:
             figure.reference_name, figure.reference_samples = references[figure.name]
-    return []
+    return alone
