@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from kinfolk.access.actors import SYSTEM
 from kinfolk.core.context import acting
+from kinfolk.core.events import collected_events
 from kinfolk.identity import normalize as norm
 from kinfolk.imports.mapping import RowReader
 from kinfolk.imports.models import ImportRowResult, ImportRun
@@ -269,7 +270,7 @@ class Engine:
 
     def _batch(self, rows):
         self.batch_no = getattr(self, "batch_no", 0) + 1
-        with transaction.atomic():
+        with transaction.atomic(), collected_events():
             self._resolve(rows)
             if not self.run.dry_run:
                 self._write(rows)

@@ -12,12 +12,12 @@ instances and SQL for each row, which at a million rows is most of an import.
 import datetime
 import json
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
 from kinfolk.core.audit import _json_value, _without_empty, audited_fields, build_record, diff
 from kinfolk.core.context import current_via
-from kinfolk.core.events import Event, dispatch_many
+from kinfolk.core.events import Event, announce_on_commit
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.services import bulk_record_creates
 from kinfolk.people.models import (
@@ -254,19 +254,15 @@ def bulk_create_people(new_people, *, actor, team=None):
 
 
 def _announce_created(ids, actor):
-    """person.created for each new person once the batch commits (one callback for the whole batch)."""
+    """person.created for each new person once the batch commits (one dispatch for the whole batch)."""
     via = current_via()
     actor_id = getattr(actor, "pk", None)
-
-    def announce():
-        dispatch_many(
-            [
-                Event(type="person.created", model="people.person", object_id=pid, actor_id=actor_id, via=via)
-                for pid in ids
-            ]
-        )
-
-    transaction.on_commit(announce)
+    announce_on_commit(
+        [
+            Event(type="person.created", model="people.person", object_id=pid, actor_id=actor_id, via=via)
+            for pid in ids
+        ]
+    )
 
 
 def bulk_create_affiliations(affiliations, *, actor):
