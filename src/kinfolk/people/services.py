@@ -33,6 +33,7 @@ from kinfolk.people.models import (
     RelationshipType,
     SocialProfile,
     Tag,
+    compose_display_name,
 )
 
 PERSON_FIELDS = (
@@ -81,6 +82,18 @@ PERSON_NORMALIZERS = {
     "country": norm.normalize_country,
     "custom_field_data": _no_custom_fields,
 }
+
+
+class _CountryOf:
+    """What detail validators read of a person being validated (its country), without building a Person."""
+
+    def __init__(self, country):
+        self.country = country if hasattr(country, "code") else _Code(country or "")
+
+
+class _Code:
+    def __init__(self, code):
+        self.code = code
 
 
 def _country_of(owner):
@@ -209,7 +222,7 @@ def validate_person(data, *, instance=None):
         instance=instance,
     )
     values = cleaned or {}
-    probe = Person(country=values.get("country") or (instance.country if instance else ""))
+    probe = _CountryOf(values.get("country") or (instance.country if instance else ""))
     details = {}
     for kind, (_model, validate) in DETAILS.items():
         items = data.get(kind, [])
@@ -251,6 +264,9 @@ def _check_unique_in_payload(details, errors):
             seen_ids.add((item["system"], item["value"]))
 
 
+_COMPOSED_FROM = ("given_name", "preferred_name", "family_name")
+
+
 def _finish_person_values(values, instance=None):
     """Compose the display name from the name parts unless the user chose one of their own."""
     if values.get("display_name"):
@@ -258,8 +274,8 @@ def _finish_person_values(values, instance=None):
     chosen = instance is not None and instance.display_name != instance.compose_display_name()
     if chosen and "display_name" not in values:
         return values  # a display name the user chose stays
-    probe = Person(**{k: values.get(k, getattr(instance, k) if instance else "") for k in NAME_FIELDS})
-    composed = probe.compose_display_name()
+    names = {k: values.get(k, getattr(instance, k) if instance else "") for k in _COMPOSED_FROM}
+    composed = compose_display_name(**names)
     if composed:
         values["display_name"] = composed
     return values
