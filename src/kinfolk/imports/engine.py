@@ -372,14 +372,16 @@ class Engine:
         ]
         if existing:
             known = Known.load({r.person_id for r in existing})
+            updates = people_services.bulk_person_updates(actor=self.actor)
             for row in existing:
-                self._update_existing(row, known, links)
+                self._update_existing(row, known, links, updates)
+            updates.save()
         links.write(self.actor)
         for row in rows:
             if row.slot is not None:
                 row.person_id = row.slot.person_id
 
-    def _update_existing(self, row, known, links):
+    def _update_existing(self, row, known, links, updates):
         """Fill in and add what the row knows about a person who exists; each change through services.
 
         Everything the batch's people already have is loaded up front (Known), so a row that
@@ -394,8 +396,7 @@ class Engine:
         if changes:
             changes = people_services._finish_person_values(changes, instance=person)
             try:
-                with transaction.atomic():
-                    people_services.do_update_person(person, changes=changes, actor=self.actor)
+                updates.update(person, changes=changes)  # written with the batch's other updates
             except ValidationError as exc:
                 row.problems.append({"column": "", "value": "", "message": " ".join(exc.messages)})
         for kind, key in DETAIL_KEYS.items():

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.context import current_via
 from kinfolk.core.models import ChangeRecord
-from kinfolk.core.services import do_create, do_delete, do_update
+from kinfolk.core.services import BulkUpdate, do_create, do_delete, do_update
 from kinfolk.core.validation import clean_values
 from kinfolk.identity import normalize as norm
 from kinfolk.people.models import (
@@ -342,6 +342,11 @@ def check_update_person(person, *, changes, actor):
 def do_update_person(person, *, changes, actor):
     """Apply validated changes, record them, announce them after commit."""
     return do_update(person, changes=changes, actor=actor, event="person.updated")
+
+
+def bulk_person_updates(*, actor):
+    """do_update_person for many people, written together by its save() (imports): see core BulkUpdate."""
+    return BulkUpdate(actor=actor, event="person.updated")
 
 
 def check_delete_person(person, *, actor):
