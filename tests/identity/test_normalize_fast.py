@@ -134,3 +134,13 @@ def test_a_cached_phone_is_read_with_its_own_region():
     assert norm.normalize_phone("0151 12345678", "de") == "+4915112345678"
     with pytest.raises(ValidationError):
         norm.normalize_phone("020 7946 0958", "US")
+
+
+@given(st.text())
+@example(None)
+def test_name_key_cached_agrees_with_the_plain_fold(text):
+    from anyascii import anyascii
+
+    expected = norm._SPACES.sub(" ", anyascii(_clean_text_reference(text or "")).lower()).strip()
+    assert norm.name_key(text) == expected
+    assert norm.name_key(text) == expected  # the second time from the cache

@@ -218,4 +218,10 @@ def split_name(full_name):
 
 def name_key(text):
     """Lower-case ASCII form of a name for matching and search: 'Müller' -> 'muller'."""
+    # Cached by text: imports, search and matching fold the same names again and again.
+    return _name_key(text if isinstance(text, str) else clean_text(text))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _name_key(text):
     return _SPACES.sub(" ", anyascii(clean_text(text)).lower()).strip()

@@ -69,13 +69,16 @@ class Row:
     person_id: int | None = None
     matched_person_id: int | None = None
     slot: "NewPerson | None" = None
+    keys: list | None = None
 
     def identity_keys(self):
         """Identity keys in the order they are trusted: external ids, then emails, then phones."""
-        keys = [("x", f"{e['system']}\x1f{e['value']}") for e in self.details.get("external_ids", ())]
-        keys += [("e", e["normalized"]) for e in self.details.get("emails", ())]
-        keys += [("p", p["number"]) for p in self.details.get("phones", ())]
-        return keys
+        if self.keys is None:  # worked out once: matching asks for them several times per row
+            keys = [("x", f"{e['system']}\x1f{e['value']}") for e in self.details.get("external_ids", ())]
+            keys += [("e", e["normalized"]) for e in self.details.get("emails", ())]
+            keys += [("p", p["number"]) for p in self.details.get("phones", ())]
+            self.keys = keys
+        return self.keys
 
 
 @dataclasses.dataclass
