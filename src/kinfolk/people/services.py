@@ -1016,6 +1016,8 @@ def check_bulk_upsert_people(items, *, actor, team=None):
     """
     from django.core.exceptions import PermissionDenied
 
+    from kinfolk.core.events import collected_events
+
     if not isinstance(items, list):
         raise ValidationError({"people": [_("Expected a list of people.")]})
     if not items:
@@ -1030,7 +1032,9 @@ def check_bulk_upsert_people(items, *, actor, team=None):
             }
         )
     results = []
-    with transaction.atomic():  # one commit for the batch; each item has its own savepoint
+    # One commit for the batch, each item in its own savepoint; the batch's events are dispatched
+    # together, so that matching keys, the search index and webhooks are brought up to date set-wise.
+    with transaction.atomic(), collected_events():
         for index, item in enumerate(items):
             try:
                 with transaction.atomic():
