@@ -17,6 +17,7 @@ from kinfolk.people.models import List, Organisation, Person, Tag
 from kinfolk.people.services import check_add_to_list, check_tag
 from kinfolk.web.lists import LISTS, to_querystring
 from kinfolk.web.models import SavedView
+from kinfolk.web.rows import ListRows
 from kinfolk.web.services import check_delete_view, check_save_view
 from kinfolk.web.views.common import as_id, error_dict, posted_id, safe_next, visible_or_404
 
@@ -39,14 +40,16 @@ def _list_page(request, kind):
     cleaned, errors = definition.clean_params(params, actor)
     page = definition.page(actor, cleaned, cursor=request.GET.get("cursor"))
     tags = Tag.objects.visible_to(actor).select_related("team").order_by("name")
+    columns = [(name, definition.columns[name]) for name in cleaned["columns"]]
     context = {
         "kind": kind,
         "definition": definition,
         "page": page,
+        "rows": ListRows(kind, columns).render(page.rows),
         "cleaned": cleaned,
         "errors": errors,
         "filters": {k: (v.pk if hasattr(v, "pk") else v) for k, v in cleaned.items()},
-        "columns": [(name, definition.columns[name]) for name in cleaned["columns"]],
+        "columns": columns,
         "all_columns": list(definition.columns.items()),
         "sorts": definition.sorts,
         "querystring": to_querystring(cleaned),
