@@ -41,6 +41,8 @@ def _list_page(request, kind):
     page = definition.page(actor, cleaned, cursor=request.GET.get("cursor"))
     tags = Tag.objects.visible_to(actor).select_related("team").order_by("name")
     columns = [(name, definition.columns[name]) for name in cleaned["columns"]]
+    teams = list(Team.objects.order_by("name"))
+    writable = writable_team_ids(actor)
     context = {
         "kind": kind,
         "definition": definition,
@@ -56,14 +58,16 @@ def _list_page(request, kind):
         "saved_views": SavedView.objects.visible_to(actor).filter(kind=kind).select_related("team", "owner"),
         "current_view": view,
         "tags": tags,
-        "my_teams": Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name"),
+        "my_teams": [t for t in teams if t.pk in writable],
         "export_formats": EXPORT_FORMATS,
     }
     if kind == "people":
+        # The lists a user may add people to are among those it may see (it reads every team it writes).
+        lists = list(List.objects.visible_to(actor).select_related("team").order_by("name"))
         context.update(
-            lists=List.objects.visible_to(actor).select_related("team").order_by("name"),
-            teams=Team.objects.order_by("name"),
-            writable_lists=List.objects.filter(team_id__in=writable_team_ids(actor)).select_related("team"),
+            lists=lists,
+            teams=teams,
+            writable_lists=[wl for wl in lists if wl.team_id in writable],
             chosen_organisation=cleaned.get("organisation"),
         )
     else:
