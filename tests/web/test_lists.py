@@ -251,7 +251,7 @@ def test_list_rows_show_every_column_escaped(world, as_user):
         f"columns={c}" for c in ("email", "organisation", "country", "tags", "pronouns", "created")
     )
     # when the list shows every column
-    html = as_user(world["a"]).get(f"/people/?q=Ad&{columns}").content.decode()
+    html = as_user(world["a"]).get(f"/people/?{columns}").content.decode()
     row = html.split(f'name="ids" value="{ada.pk}"', 1)[1].split("</tr>", 1)[0]
     # then each cell holds its value, escaped
     assert 'aria-label="Choose Ada Lovelace"' in row
@@ -263,5 +263,5 @@ def test_list_rows_show_every_column_escaped(world, as_user):
     assert '<td data-label="Pronouns">&lt;b&gt;she&lt;/b&gt;</td>' in row
     assert "<b>she</b>" not in html
     # and a restricted person the user may see carries the badge
-    html = as_user(world["b"]).get("/people/?q=Se").content.decode()
+    html = as_user(world["b"]).get("/people/").content.decode()
     assert '>Secret Donor</a> <span class="badge warn">restricted</span></td>' in html
