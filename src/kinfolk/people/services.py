@@ -7,6 +7,7 @@ input, writes in one transaction, records ChangeRecords and queues events.
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.context import current_via
@@ -559,8 +560,12 @@ def check_delete_organisation(organisation, *, actor):
         raise ValidationError(
             {
                 "parent": [
-                    _("Move or delete its %(n)d child organisations first.")
-                    % {"n": organisation.children.count()}
+                    ngettext(
+                        "Move or delete its %(n)d child organisation first.",
+                        "Move or delete its %(n)d child organisations first.",
+                        count := organisation.children.count(),
+                    )
+                    % {"n": count}
                 ]
             }
         )
@@ -665,8 +670,12 @@ def check_delete_relationship_type(rtype, *, actor):
         raise ValidationError(
             {
                 "type": [
-                    _("%(n)d relationships use this type; remove them first.")
-                    % {"n": rtype.relationships.count()}
+                    ngettext(
+                        "%(n)d relationship uses this type; remove it first.",
+                        "%(n)d relationships use this type; remove them first.",
+                        count := rtype.relationships.count(),
+                    )
+                    % {"n": count}
                 ]
             }
         )
