@@ -191,6 +191,7 @@ def test_person_page_query_count_does_not_grow_with_the_timeline(world, as_user)
 
     shape = lambda ctx: collections.Counter(q["sql"][:60] for q in ctx.captured_queries)  # noqa: E731
     assert len(many) == len(few), shape(many) - shape(few)
+    assert len(many) <= 23, shape(many)  # 25 before the households, teams and follow were folded in
 
 
 def test_new_person_and_new_organisation(world, as_user):
@@ -389,3 +390,27 @@ def test_make_a_household_add_someone_and_take_them_out(world, as_user):
         household=Household.objects.create(name="Elsewhere"), person=charles
     )
     assert client.post(f"/people/{ada.pk}/households/{other.pk}/remove/").status_code == 404
+
+
+def test_timeline_and_history_lines_escape_what_people_typed(world, as_user):
+    # given a person whose pronouns and a task's subject hold markup, and an open task with a due date
+    ada = world["ada"]
+    ps.check_update_person(ada, changes={"pronouns": "<b>she</b>"}, actor=world["a"])
+    check_create_activity(
+        team=world["team_a"], person=ada, data={"kind": "task", "subject": "Ask <i>twice</i> & wait",
+        "due_at": "2030-01-31T09:00:00+00:00"}, actor=world["a"],
+    )  # fmt: skip
+    task = Activity.objects.get(kind="task")
+    # when her page is shown
+    html = as_user(world["a"]).get(f"/people/{ada.pk}/").content.decode()
+    timeline = html.split('id="timeline-items"', 1)[1].split("</ol>", 1)[0]
+    history = html.split('id="history-h"', 1)[1].split("</ul>", 1)[0]
+    # then the task's line has its subject escaped, its due date, and the form that marks it done
+    assert "<strong>Ask &lt;i&gt;twice&lt;/i&gt; &amp; wait</strong>" in timeline
+    assert '<span class="badge warn">task</span>' in timeline and "due 01/31/2030" in timeline
+    assert f'action="/activities/{task.pk}/complete/"' in timeline
+    assert f'<input type="hidden" name="next" value="/people/{ada.pk}/">' in timeline
+    # and the change to her record is on the timeline (fields by name) and in the history (before → after)
+    assert "Updated person “Ada Lovelace”: <code>pronouns</code>" in timeline
+    assert "<br><code>pronouns</code>:  → &lt;b&gt;she&lt;/b&gt;</span>" in history  # was blank
+    assert "<b>she</b>" not in html and "<i>twice</i>" not in html

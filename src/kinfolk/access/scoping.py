@@ -12,16 +12,21 @@ def _cached(actor, key, compute):
     return cache[key]
 
 
+def _team_sharing(actor):
+    """{team id: sharing} of every team, read once per actor for both the read and the write sets."""
+    return _cached(actor, "sharing", lambda: dict(Team.objects.values_list("pk", "sharing")))
+
+
 def readable_team_ids(actor):
     """Teams whose data the actor may read: its own, and those shared with the organisation."""
     if actor.is_org_admin:
-        return _cached(actor, "read", lambda: set(Team.objects.values_list("pk", flat=True)))
+        return _cached(actor, "read", lambda: set(_team_sharing(actor)))
     return _cached(
         actor,
         "read",
         lambda: (
             set(actor.team_ids)
-            | set(Team.objects.exclude(sharing=Team.Sharing.TEAM).values_list("pk", flat=True))
+            | {pk for pk, sharing in _team_sharing(actor).items() if sharing != Team.Sharing.TEAM}
         ),
     )
 
@@ -41,7 +46,7 @@ def writable_team_ids(actor):
     def compute():
         own = {t for t, r in actor.team_roles.items() if ROLE_RANK[r] >= ROLE_RANK[Role.MEMBER]}
         if own:
-            own |= set(Team.objects.filter(sharing=Team.Sharing.ORG_WRITE).values_list("pk", flat=True))
+            own |= {pk for pk, sharing in _team_sharing(actor).items() if sharing == Team.Sharing.ORG_WRITE}
         return own
 
     return _cached(actor, "write", compute)

@@ -551,7 +551,8 @@ class TeamData(TeamOwnedMixin, KinfolkModel):
 class PersonTag(TeamData):
     """A tag on a person, applied on behalf of a team."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="taggings")
+    # Indexed by person_tag_team_idx below (and the unique person + tag), not on its own.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="taggings", db_index=False)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="person_taggings")
 
     objects = qs.TeamDataQuerySet.as_manager()
@@ -563,6 +564,12 @@ class PersonTag(TeamData):
                 name="person_tag_unique",
                 violation_error_message=_("The person already has this tag."),
             )
+        ]
+        indexes = [
+            # A list page's tags: `person IN (…50 ids) AND team IN (the teams the user may read)`. With
+            # both in one index SQLite starts from the people; with only the person index it preferred
+            # the team index (no statistics), reading every tagging of those teams: 3 ms at 100k people.
+            models.Index(fields=["person", "team"], name="person_tag_team_idx"),
         ]
 
     def __str__(self):

@@ -19,6 +19,22 @@ class TimelineItem:
     obj: object
 
 
+# What a timeline line shows of an activity (a 200-item page reads no more than these columns).
+ACTIVITY_FIELDS = (
+    "kind",
+    "subject",
+    "body",
+    "occurred_at",
+    "due_at",
+    "completed_at",
+    "person_id",
+    "organisation_id",
+    "team__name",
+    "author__username",
+    "author__first_name",
+    "author__last_name",
+)
+
 # Items are ordered newest first by (time, kind, id); the kind breaks ties between sources.
 KIND_RANK = {"activity": 0, "change": 1, "relationship": 2}
 
@@ -55,6 +71,11 @@ def _older_than(queryset, field, kind, cursor):
     return queryset.filter(Q(**{f"{field}__lt": moment}) | Q(**{field: moment, "pk__lt": pk}))
 
 
+def _is_older(moment, kind, pk, cursor):
+    """_older_than for a row already in memory: whether (moment, kind, pk) comes after the cursor."""
+    return (moment, KIND_RANK[kind], pk) < tuple(cursor)
+
+
 def person_timeline(
     person,
     *,
@@ -65,12 +86,15 @@ def person_timeline(
     activity_kinds=None,
     skip_changes_of=(),
     before=None,
+    relationships=None,
 ):
     """The `limit` newest timeline items of `person` that `actor` may see (older than `before`, if given).
 
     activity_kinds: only these kinds of activity ('note', 'call'…); team_ids: only these teams' activities;
     skip_changes_of: models whose change records to leave out (those with timeline items of their own);
-    before: a cursor from parse_timeline_cursor, to read the next page.
+    before: a cursor from parse_timeline_cursor, to read the next page;
+    relationships: every relationship of the person the actor may see, when the caller has read them
+    already (the person page lists them beside the timeline), instead of a query of their own.
     """
     items = []
     if kinds is None or "activity" in kinds:
@@ -80,13 +104,15 @@ def person_timeline(
         if team_ids:
             activities = activities.filter(team_id__in=team_ids)
         activities = _older_than(activities, "occurred_at", "activity", before)
-        activities = activities.select_related("team", "author", "assignee").order_by("-occurred_at", "-id")
+        activities = (
+            activities.select_related("team", "author").only(*ACTIVITY_FIELDS).order_by("-occurred_at", "-id")
+        )
         items += [TimelineItem("activity", a.occurred_at, a) for a in activities[:limit]]
     if kinds is None or "change" in kinds:
         changes = (
             ChangeRecord.objects.visible_to(actor)
             .filter(person_id=person.pk)
-            .select_related("object_type", "user")
+            .select_related("object_type")
             .order_by("-time", "-id")
         )
         if skip_changes_of:
@@ -96,8 +122,15 @@ def person_timeline(
             changes = changes.exclude(object_type_id__in=skipped)
         changes = _older_than(changes, "time", "change", before)
         items += [TimelineItem("change", c.time, c) for c in changes[:limit]]
-    if kinds is None or "relationship" in kinds:
-        rels = Relationship.objects.visible_to(actor).filter(Q(from_person=person) | Q(to_person=person))
+    if (kinds is None or "relationship" in kinds) and relationships is not None:
+        if before is not None:
+            relationships = [
+                r for r in relationships if _is_older(r.created_at, "relationship", r.pk, before)
+            ]
+        rels = sorted(relationships, key=lambda r: (r.created_at, r.pk), reverse=True)
+        items += [TimelineItem("relationship", r.created_at, r) for r in rels[:limit]]
+    elif kinds is None or "relationship" in kinds:
+        rels = Relationship.objects.visible_to(actor).involving(person)
         rels = _older_than(rels, "created_at", "relationship", before)
         rels = rels.select_related("type", "from_person", "to_person").order_by("-created_at", "-id")
         items += [TimelineItem("relationship", r.created_at, r) for r in rels[:limit]]

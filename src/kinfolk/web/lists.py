@@ -292,16 +292,28 @@ class PeopleList(ListDefinition):
         return self._dates(qs, cleaned)
 
     def prefetch(self, qs, actor):
+        # Of each row's details, only what a column shows (kinfolk.web.rows): fewer columns to read and convert.
         return qs.prefetch_related(
-            Prefetch("emails", queryset=EmailAddress.objects.order_by("-is_primary", "id")),
-            Prefetch("phonenumbers", queryset=PhoneNumber.objects.order_by("-is_primary", "id")),
+            Prefetch(
+                "emails",
+                queryset=EmailAddress.objects.only("person_id", "email").order_by("-is_primary", "id"),
+            ),
+            Prefetch(
+                "phonenumbers",
+                queryset=PhoneNumber.objects.only("person_id", "number").order_by("-is_primary", "id"),
+            ),
             Prefetch(
                 "affiliations",
-                queryset=Affiliation.objects.select_related("organisation").order_by("-is_primary", "id"),
+                queryset=Affiliation.objects.select_related("organisation")
+                .only("person_id", "organisation__name")
+                .order_by("-is_primary", "id"),
             ),
             Prefetch(
                 "taggings",
-                queryset=PersonTag.objects.visible_to(actor).select_related("tag").order_by("tag__name"),
+                queryset=PersonTag.objects.visible_to(actor)
+                .select_related("tag")
+                .only("person_id", "tag__name")
+                .order_by("tag__name"),
                 to_attr="visible_taggings",
             ),
         )

@@ -17,6 +17,7 @@ from kinfolk.people.models import List, Organisation, Person, Tag
 from kinfolk.people.services import check_add_to_list, check_tag
 from kinfolk.web.lists import LISTS, to_querystring
 from kinfolk.web.models import SavedView
+from kinfolk.web.rows import ListRows
 from kinfolk.web.services import check_delete_view, check_save_view
 from kinfolk.web.views.common import as_id, error_dict, posted_id, safe_next, visible_or_404
 
@@ -39,28 +40,34 @@ def _list_page(request, kind):
     cleaned, errors = definition.clean_params(params, actor)
     page = definition.page(actor, cleaned, cursor=request.GET.get("cursor"))
     tags = Tag.objects.visible_to(actor).select_related("team").order_by("name")
+    columns = [(name, definition.columns[name]) for name in cleaned["columns"]]
+    teams = list(Team.objects.order_by("name"))
+    writable = writable_team_ids(actor)
     context = {
         "kind": kind,
         "definition": definition,
         "page": page,
+        "rows": ListRows(kind, columns).render(page.rows),
         "cleaned": cleaned,
         "errors": errors,
         "filters": {k: (v.pk if hasattr(v, "pk") else v) for k, v in cleaned.items()},
-        "columns": [(name, definition.columns[name]) for name in cleaned["columns"]],
+        "columns": columns,
         "all_columns": list(definition.columns.items()),
         "sorts": definition.sorts,
         "querystring": to_querystring(cleaned),
         "saved_views": SavedView.objects.visible_to(actor).filter(kind=kind).select_related("team", "owner"),
         "current_view": view,
         "tags": tags,
-        "my_teams": Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name"),
+        "my_teams": [t for t in teams if t.pk in writable],
         "export_formats": EXPORT_FORMATS,
     }
     if kind == "people":
+        # The lists a user may add people to are among those it may see (it reads every team it writes).
+        lists = list(List.objects.visible_to(actor).select_related("team").order_by("name"))
         context.update(
-            lists=List.objects.visible_to(actor).select_related("team").order_by("name"),
-            teams=Team.objects.order_by("name"),
-            writable_lists=List.objects.filter(team_id__in=writable_team_ids(actor)).select_related("team"),
+            lists=lists,
+            teams=teams,
+            writable_lists=[wl for wl in lists if wl.team_id in writable],
             chosen_organisation=cleaned.get("organisation"),
         )
     else:

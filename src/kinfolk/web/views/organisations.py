@@ -54,12 +54,13 @@ def organisation_context(request, org, *, errors=None, editing=None):
             .select_related("team", "author")
             .order_by("-occurred_at", "-id")[:100]
         ],
-        "history": list(
-            ChangeRecord.objects.visible_to(actor)
+        "history": [
+            renderer.history(c, with_source=False)
+            for c in ChangeRecord.objects.visible_to(actor)
             .filter(organisation_id=org.pk)
-            .select_related("user", "object_type")
+            .select_related("object_type")
             .order_by("-time", "-id")[:30]
-        ),
+        ],
         "my_teams": list(Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name")),
         "kinds": Organisation.Kind.choices,
         "activity_kinds": [

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -75,7 +75,9 @@ GRAPH_SIZE, GRAPH_RADIUS, GRAPH_NODES = 320, 120, 12
 
 
 def _get_person(request, pk):
-    return visible_or_404(Person, request.user, pk)
+    """The person (404 if hidden), with whether the user follows them read in the same query."""
+    following = Follow.objects.filter(user=request.user, person=OuterRef("pk"))
+    return visible_or_404(Person, request.user, pk, Person.objects.annotate(following=Exists(following)))
 
 
 def _timeline_filters(request):
@@ -85,7 +87,7 @@ def _timeline_filters(request):
     return chosen, team_ids
 
 
-def timeline_items(person, actor, chosen, team_ids, *, before=None, limit=TIMELINE_LIMIT):
+def timeline_items(person, actor, chosen, team_ids, *, before=None, limit=TIMELINE_LIMIT, relationships=None):
     """The person's timeline as the page shows it: activities, relationships and changes to their record."""
     activity_kinds = [k for k in chosen if k in Activity.Kind.values]
     kinds = set()
@@ -107,22 +109,36 @@ def timeline_items(person, actor, chosen, team_ids, *, before=None, limit=TIMELI
         # Activities and relationships have items of their own; their change records would say it twice.
         skip_changes_of=(Activity, Relationship),
         before=before,
+        relationships=relationships,
     )
 
 
-def timeline_context(request, person):
-    """One page of the timeline (the newest, or the one older than ?before=) and the link to the next."""
+def timeline_renderer(request, person):
+    return TimelineRenderer(csrf_token=get_token(request), back_url=reverse("web:person", args=[person.pk]))
+
+
+def timeline_context(request, person, *, relationships=None, renderer=None):
+    """One page of the timeline (the newest, or the one older than ?before=) and the link to the next.
+
+    relationships: the person's visible relationships, when the caller has read them already.
+    """
     chosen, team_ids = _timeline_filters(request)
     before = parse_timeline_cursor(request.GET.get("before"))
-    items = timeline_items(person, request.user, chosen, team_ids, before=before, limit=TIMELINE_LIMIT + 1)
+    items = timeline_items(
+        person,
+        request.user,
+        chosen,
+        team_ids,
+        before=before,
+        limit=TIMELINE_LIMIT + 1,
+        relationships=relationships,
+    )
     more = None
     if len(items) > TIMELINE_LIMIT:
         items = items[:TIMELINE_LIMIT]
         query = [("show", k) for k in chosen] + ([("team", team_ids[0])] if team_ids else [])
         more = urlencode([*query, ("before", timeline_cursor(items[-1]))])
-    renderer = TimelineRenderer(
-        csrf_token=get_token(request), back_url=reverse("web:person", args=[person.pk])
-    )
+    renderer = renderer or timeline_renderer(request, person)
     return {
         "timeline": [renderer.item(item) for item in items],
         "timeline_kinds": [(k, k in chosen) for k in TIMELINE_KINDS],
@@ -158,29 +174,36 @@ def person_context(request, person, *, errors=None, editing=None):
         .select_related("type", "from_person", "to_person")
         .order_by("type__name", "id")
     )
-    households = list(
-        HouseholdMember.objects.visible_to(actor).filter(person=person).select_related("household")
-    )
-    housemates = list(
+    # The person's households and everyone in them, in one query.
+    household_places = list(
         HouseholdMember.objects.visible_to(actor)
-        .filter(household_id__in=[h.household_id for h in households])
-        .exclude(person=person)
+        .filter(
+            household_id__in=HouseholdMember.objects.visible_to(actor)
+            .filter(person=person)
+            .values("household_id")
+        )
         .select_related("person", "household")
         .order_by("household_id", "id")
     )
+    households = [m for m in household_places if m.person_id == person.pk]
+    housemates = [m for m in household_places if m.person_id != person.pk]
     affiliations = list(
         Affiliation.objects.visible_to(actor).filter(person=person).select_related("organisation")
     )
     can_edit = person.allows(actor, "change") or actor.is_org_admin
-    history = list(
-        ChangeRecord.objects.visible_to(actor)
+    renderer = timeline_renderer(request, person)
+    history = [
+        renderer.history(c)
+        for c in ChangeRecord.objects.visible_to(actor)
         .filter(person_id=person.pk)
-        .select_related("user", "object_type")
+        .select_related("object_type")
         .order_by("-time", "-id")[:30]
-    )
-    my_teams = list(Team.objects.filter(pk__in=writable_team_ids(actor)).order_by("name"))
+    ]
+    teams = list(Team.objects.order_by("name"))
+    writable = writable_team_ids(actor)
+    my_teams = [t for t in teams if t.pk in writable]
     return {
-        **timeline_context(request, person),
+        **timeline_context(request, person, relationships=relationships, renderer=renderer),
         "person": person,
         "can_edit": can_edit,
         "errors": errors or {},
@@ -210,9 +233,11 @@ def person_context(request, person, *, errors=None, editing=None):
             ListMembership.objects.visible_to(actor).filter(person=person).select_related("list", "team")
         ),
         "history": history,
-        "following": Follow.objects.filter(user=actor, person=person).exists(),
+        "following": person.following
+        if hasattr(person, "following")
+        else Follow.objects.filter(user=actor, person=person).exists(),
         "my_teams": my_teams,
-        "teams": list(Team.objects.order_by("name")),
+        "teams": teams,
         "all_tags": list(Tag.objects.visible_to(actor).select_related("team").order_by("name")),
         "writable_lists": list(
             List.objects.filter(team_id__in=[t.pk for t in my_teams]).select_related("team")
