@@ -499,10 +499,6 @@ class Scorer:
         return round(score, 2), findings
 
 
-def _labels():
-    return _labels_in(get_language())
-
-
 @lru_cache(maxsize=32)
 def _labels_in(language):
     return {
@@ -519,56 +515,48 @@ def _labels_in(language):
 
 def explain(findings):
     """The findings of `Scorer.compare` in words, one reason per field."""
-    labels = _labels()
-    reasons = []
-    for fieldname, outcome, detail in findings:
-        if fieldname == "names":
-            reasons.append(_("given and family names swapped"))
-        elif fieldname == "phone_and_address":
-            reasons.append(_("the same phone at the same address"))
-        elif fieldname == "household":
-            reasons.append(
-                _(
-                    "a name differs and nothing personal is shared: the same phone and address say "
-                    "one household, perhaps another person in it (counted once)"
-                )
-            )
-        elif fieldname == "name":
-            reasons.append(
-                ngettext(
-                    "%(count)d people have a name like this",
-                    "%(count)d people have a name like this",
-                    detail,
-                )
-                % {"count": detail}
-            )
-        elif fieldname == "address":
-            reasons.append(
-                {
-                    "agree": _("address same"),
-                    "common": _("address same (shared by many people)"),
-                    "partial": _("postcode same, street differs"),
-                    "disagree": _("postcode differs"),
-                }[outcome]
-                + (_shared(detail) if outcome == "agree" else "")
-            )
-        elif fieldname in ("given_name", "family_name") and outcome != "agree":
-            label = labels[fieldname]
-            if outcome == "partial":
-                reasons.append(_("%(field)s Jaro-Winkler %(sim).2f") % {"field": label, "sim": detail})
-            else:
-                reasons.append(
-                    _("%(field)s differs (Jaro-Winkler %(sim).2f)") % {"field": label, "sim": detail}
-                )
-        elif fieldname == "birth_date" and outcome == "partial":
-            reasons.append(_("birth date with day and month swapped"))
-        elif outcome == "disagree":
-            reasons.append(_("%(field)s differs") % {"field": labels[fieldname]})
-        elif outcome == "common":
-            reasons.append(_("%(field)s same (shared by many people)") % {"field": labels[fieldname]})
-        else:
-            reasons.append(_("%(field)s same") % {"field": labels[fieldname]} + _shared(detail))
-    return reasons
+    language = get_language()
+    return [_reason(language, *finding) for finding in findings]
+
+
+@lru_cache(maxsize=65536)
+def _reason(language, fieldname, outcome, detail):
+    """One finding in words (kept per language: a batch run explains a million findings, most alike)."""
+    labels = _labels_in(language)
+    if fieldname == "names":
+        return _("given and family names swapped")
+    if fieldname == "phone_and_address":
+        return _("the same phone at the same address")
+    if fieldname == "household":
+        return _(
+            "a name differs and nothing personal is shared: the same phone and address say "
+            "one household, perhaps another person in it (counted once)"
+        )
+    if fieldname == "name":
+        return ngettext(
+            "%(count)d people have a name like this",
+            "%(count)d people have a name like this",
+            detail,
+        ) % {"count": detail}
+    if fieldname == "address":
+        return {
+            "agree": _("address same"),
+            "common": _("address same (shared by many people)"),
+            "partial": _("postcode same, street differs"),
+            "disagree": _("postcode differs"),
+        }[outcome] + (_shared(detail) if outcome == "agree" else "")
+    if fieldname in ("given_name", "family_name") and outcome != "agree":
+        label = labels[fieldname]
+        if outcome == "partial":
+            return _("%(field)s Jaro-Winkler %(sim).2f") % {"field": label, "sim": detail}
+        return _("%(field)s differs (Jaro-Winkler %(sim).2f)") % {"field": label, "sim": detail}
+    if fieldname == "birth_date" and outcome == "partial":
+        return _("birth date with day and month swapped")
+    if outcome == "disagree":
+        return _("%(field)s differs") % {"field": labels[fieldname]}
+    if outcome == "common":
+        return _("%(field)s same (shared by many people)") % {"field": labels[fieldname]}
+    return _("%(field)s same") % {"field": labels[fieldname]} + _shared(detail)
 
 
 def _shared(holders):
