@@ -414,21 +414,26 @@ class Scorer:
         w = self.w
         score = 0.0
         findings = []
-        score += self._values("email", p.emails, q.emails, counts, findings)
-        # Something a person shares with no one else: their own mailbox (not one several people
-        # use), an id, a birth date. Without it, a shared phone and address may be a household's.
-        personal = bool(findings) and findings[-1][1] == "agree" and (findings[-1][2] or 2) <= 2
-        phone_points = self._values("phone", p.phones, q.phones, counts, findings)
-        score += phone_points
-        same_phone = bool(findings) and findings[-1][0] == "phone" and findings[-1][1] != "disagree"
+        personal = same_phone = False
+        phone_points = 0.0
+        if p.emails and q.emails:
+            score += self._values("email", p.emails, q.emails, counts, findings)
+            # Something a person shares with no one else: their own mailbox (not one several people
+            # use), an id, a birth date. Without it, a shared phone and address may be a household's.
+            personal = findings[-1][1] == "agree" and (findings[-1][2] or 2) <= 2
+        if p.phones and q.phones:
+            phone_points = self._values("phone", p.phones, q.phones, counts, findings)
+            score += phone_points
+            same_phone = findings[-1][1] != "disagree"
         if p.external_ids and q.external_ids:
-            if _common(p.external_ids, q.external_ids):
+            theirs = q.external_ids
+            if any(x in theirs for x in p.external_ids):
                 findings.append(("external_id", "agree", None))
                 score += w["external_id", "agree"]
                 personal = True
             else:
-                systems = {x.split(":", 1)[0] for x in p.external_ids}
-                if any(x.split(":", 1)[0] in systems for x in q.external_ids):
+                systems = {x.partition(":")[0] for x in p.external_ids}
+                if any(x.partition(":")[0] in systems for x in theirs):
                     findings.append(("external_id", "disagree", None))
                     score += w["external_id", "disagree"]
         given, family, swapped = _names(p, q)
