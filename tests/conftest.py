@@ -47,6 +47,17 @@ def _test_source():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request as a German user leaves German active in
+    the thread (LocaleMiddleware), and a later test run in the same process would read German words."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def system():
     return SYSTEM

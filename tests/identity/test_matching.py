@@ -148,6 +148,86 @@ def test_different_people_with_a_common_name_score_low():
     assert score < 10
 
 
+HOME = {"phones": ["+905012345159"], "addresses": [("88903", "59640 Kockan Walks")]}
+HOUSEHOLD_REASON = (
+    "a name differs and nothing personal is shared: the same phone and address say one household, "
+    "perhaps another person in it (counted once)"
+)
+
+
+def _shared_by(phone=2, address=2, email=2):
+    return lambda kind, value: {"phone": phone, "address": address, "email": email}.get(kind, 2)
+
+
+def test_two_people_of_one_household_count_their_home_once():
+    # Given two people with one family name, one phone and one address, but clearly different given names
+    p = make_profile(1, given_name="Samahat", family_name="Fırat", emails=["samahat@example.tr"], **HOME)
+    q = make_profile(2, given_name="Candeniz", family_name="Fırat", **HOME)
+    counts = _shared_by(phone=17, address=14)
+    scorer = Scorer(default_rules())
+    # When they are scored
+    score, findings = scorer.compare(p, q, counts)
+    # Then the phone and the address are one piece of evidence (the stronger one), with no bonus for both
+    phone = scorer.shared("phone", 17)[0]
+    address = scorer.shared("address", 14)[0]
+    assert score == round(max(phone, address) + W["given_name"]["disagree"] + W["family_name"]["agree"], 2)
+    assert score < 10.5  # not suggested for review
+    assert explain(findings) == [
+        "phone same (shared by 17 people)",
+        "given name differs (Jaro-Winkler 0.42)",
+        "family name same",
+        "address same (shared by 14 people)",
+        HOUSEHOLD_REASON,
+    ]
+    assert scorer.compare(q, p, counts)[0] == score
+
+
+def test_a_clearly_different_family_name_at_one_home_is_another_person_too():
+    p = make_profile(1, given_name="Gustaw", family_name="Miklaszewicz", emails=["g.m@example.pl"], **HOME)
+    q = make_profile(2, given_name="Gustaw", family_name="Berg", emails=["g.b@example.pl"], **HOME)
+    score, reasons = score_pair(p, q, default_rules())
+    assert reasons[-1] == HOUSEHOLD_REASON
+    expected = (
+        W["email"]["disagree"]
+        + W["phone"]["agree"]  # the phone and the address are worth 7.5 and 7: the phone counts
+        + W["given_name"]["agree"]
+        + W["family_name"]["disagree"]
+    )
+    assert score == expected
+
+
+def test_something_personal_shared_keeps_the_home_as_two_agreements():
+    # Given the same pair, but sharing their own mailbox, or a birth date
+    born = datetime.date(1980, 5, 17)
+    for personal in ({"emails": ["s@example.tr"]}, {"birth_date": born}):
+        p = make_profile(1, given_name="Samahat", family_name="Fırat", **personal, **HOME)
+        q = make_profile(2, given_name="Candeniz", family_name="Fırat", **personal, **HOME)
+        score, reasons = score_pair(p, q, default_rules())
+        # Then no household rule: the phone, the address and the bonus for both count in full
+        assert HOUSEHOLD_REASON not in reasons
+        assert reasons[-1] == "the same phone at the same address"
+
+
+def test_a_mailbox_several_people_share_is_not_personal():
+    p = make_profile(1, given_name="Samahat", family_name="Fırat", emails=["firat@example.tr"], **HOME)
+    q = make_profile(2, given_name="Candeniz", family_name="Fırat", emails=["firat@example.tr"], **HOME)
+    _score, own = score_pair(p, q, default_rules(), counts=_shared_by(email=2))
+    _score, family = score_pair(p, q, default_rules(), counts=_shared_by(email=3))
+    assert HOUSEHOLD_REASON not in own
+    assert family[-1] == HOUSEHOLD_REASON
+
+
+def test_a_slip_next_to_an_umlaut_spelling_is_not_another_person():
+    # "Gute" typed "Gtue" folds to "gtu" (ue is an umlaut spelling): two slips apart, not a new name
+    p = make_profile(1, given_name="Wenke", family_name="Gute", emails=["w@example.de"], **HOME)
+    q = make_profile(2, given_name="Wenke", family_name="Gtue", **HOME)
+    score, reasons = score_pair(p, q, default_rules())
+    assert reasons[1:3] == ["given name same", "family name differs (Jaro-Winkler 0.82)"]
+    assert HOUSEHOLD_REASON not in reasons
+    assert reasons[-1] == "the same phone at the same address"
+    assert score >= 10.5
+
+
 def test_blocks_make_pairs_only_up_to_their_cap_and_count_shared_values():
     rows = sorted(
         [("email", "a@x.org", 1), ("email", "a@x.org", 2)]

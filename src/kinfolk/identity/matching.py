@@ -307,6 +307,8 @@ def blocking_keys(profile):
 
 # Findings are (field, outcome, detail): outcome one of agree/partial/common/disagree/swapped;
 # detail a similarity for names, the number of people sharing a value for agreements, else None.
+# ("household", "disagree") says that a shared phone and address were counted as one home: a name
+# differs and nothing personal (own mailbox, id, birth date) agrees, as with two people of a family.
 
 
 def _similarity(a, b):
@@ -321,6 +323,12 @@ def _similarity(a, b):
 
 
 SLIP_SIMILARITY = 0.9
+
+
+def _clearly_different(a, b):
+    """Names more than two typing slips apart (Samahat and Candeniz, Santos and Cardoso): not one name
+    mistyped or spelled another way (a slip next to an umlaut spelling, Gtue -> gtu for Gute, is two)."""
+    return OSA.distance(a, b, score_cutoff=2) > 2
 
 
 def _given_similarity(a, a_raw, b, b_raw):
@@ -406,27 +414,43 @@ class Scorer:
         w = self.w
         score = 0.0
         findings = []
-        score += self._values("email", p.emails, q.emails, counts, findings)
-        score += self._values("phone", p.phones, q.phones, counts, findings)
-        same_phone = bool(findings) and findings[-1][0] == "phone" and findings[-1][1] != "disagree"
+        personal = same_phone = False
+        phone_points = 0.0
+        if p.emails and q.emails:
+            score += self._values("email", p.emails, q.emails, counts, findings)
+            # Something a person shares with no one else: their own mailbox (not one several people
+            # use), an id, a birth date. Without it, a shared phone and address may be a household's.
+            personal = findings[-1][1] == "agree" and (findings[-1][2] or 2) <= 2
+        if p.phones and q.phones:
+            phone_points = self._values("phone", p.phones, q.phones, counts, findings)
+            score += phone_points
+            same_phone = findings[-1][1] != "disagree"
         if p.external_ids and q.external_ids:
-            if _common(p.external_ids, q.external_ids):
+            theirs = q.external_ids
+            if any(x in theirs for x in p.external_ids):
                 findings.append(("external_id", "agree", None))
                 score += w["external_id", "agree"]
+                personal = True
             else:
-                systems = {x.split(":", 1)[0] for x in p.external_ids}
-                if any(x.split(":", 1)[0] in systems for x in q.external_ids):
+                systems = {x.partition(":")[0] for x in p.external_ids}
+                if any(x.partition(":")[0] in systems for x in theirs):
                     findings.append(("external_id", "disagree", None))
                     score += w["external_id", "disagree"]
         given, family, swapped = _names(p, q)
         if swapped:
             findings.append(("names", "swapped", None))
-        for fieldname, sim in (("given_name", given), ("family_name", family)):
+        names_differ = False
+        for fieldname, sim, a, b in (
+            ("given_name", given, p.given, q.given),
+            ("family_name", family, p.family, q.family),
+        ):
             if sim is None:
                 continue
             outcome = "agree" if sim == 1.0 else "partial" if sim >= self.limit else "disagree"
             findings.append((fieldname, outcome, sim))
             score += w[fieldname, outcome]
+            if outcome == "disagree" and not swapped and not names_differ:
+                names_differ = _clearly_different(a, b)
         if given == 1.0 and family == 1.0 and counts and not swapped:
             # The same full name says less when many people have it (five Maria Silvas in Porto).
             holders = counts("name", f"{phonetic(p.family)}|{p.given}")
@@ -443,13 +467,21 @@ class Scorer:
                 outcome = "disagree"
             findings.append(("birth_date", outcome, None))
             score += w["birth_date", outcome]
+            personal = personal or outcome == "agree"
         if p.addresses and q.addresses:
             same = _common(p.addresses, q.addresses)
             if same:
                 holders = min(counts("address", v) for v in same) if counts else None
                 points, outcome = self.shared("address", holders)
                 findings.append(("address", outcome, holders))
-                score += points
+                if same_phone and names_differ and not personal:
+                    # One home, two names: what a household shares. The phone and the address are
+                    # then one piece of evidence (of the home), not two: only the stronger counts.
+                    findings.append(("household", "disagree", None))
+                    score += max(points - phone_points, 0.0)
+                    same_phone = False
+                else:
+                    score += points
                 if same_phone and w["phone_and_address", "agree"]:
                     # A number and a home both shared say more than each alone: few people share both.
                     findings.append(("phone_and_address", "agree", None))
@@ -472,10 +504,6 @@ class Scorer:
         return round(score, 2), findings
 
 
-def _labels():
-    return _labels_in(get_language())
-
-
 @lru_cache(maxsize=32)
 def _labels_in(language):
     return {
@@ -492,49 +520,48 @@ def _labels_in(language):
 
 def explain(findings):
     """The findings of `Scorer.compare` in words, one reason per field."""
-    labels = _labels()
-    reasons = []
-    for fieldname, outcome, detail in findings:
-        if fieldname == "names":
-            reasons.append(_("given and family names swapped"))
-        elif fieldname == "phone_and_address":
-            reasons.append(_("the same phone at the same address"))
-        elif fieldname == "name":
-            reasons.append(
-                ngettext(
-                    "%(count)d people have a name like this",
-                    "%(count)d people have a name like this",
-                    detail,
-                )
-                % {"count": detail}
-            )
-        elif fieldname == "address":
-            reasons.append(
-                {
-                    "agree": _("address same"),
-                    "common": _("address same (shared by many people)"),
-                    "partial": _("postcode same, street differs"),
-                    "disagree": _("postcode differs"),
-                }[outcome]
-                + (_shared(detail) if outcome == "agree" else "")
-            )
-        elif fieldname in ("given_name", "family_name") and outcome != "agree":
-            label = labels[fieldname]
-            if outcome == "partial":
-                reasons.append(_("%(field)s Jaro-Winkler %(sim).2f") % {"field": label, "sim": detail})
-            else:
-                reasons.append(
-                    _("%(field)s differs (Jaro-Winkler %(sim).2f)") % {"field": label, "sim": detail}
-                )
-        elif fieldname == "birth_date" and outcome == "partial":
-            reasons.append(_("birth date with day and month swapped"))
-        elif outcome == "disagree":
-            reasons.append(_("%(field)s differs") % {"field": labels[fieldname]})
-        elif outcome == "common":
-            reasons.append(_("%(field)s same (shared by many people)") % {"field": labels[fieldname]})
-        else:
-            reasons.append(_("%(field)s same") % {"field": labels[fieldname]} + _shared(detail))
-    return reasons
+    language = get_language()
+    return [_reason(language, *finding) for finding in findings]
+
+
+@lru_cache(maxsize=65536)
+def _reason(language, fieldname, outcome, detail):
+    """One finding in words (kept per language: a batch run explains a million findings, most alike)."""
+    labels = _labels_in(language)
+    if fieldname == "names":
+        return _("given and family names swapped")
+    if fieldname == "phone_and_address":
+        return _("the same phone at the same address")
+    if fieldname == "household":
+        return _(
+            "a name differs and nothing personal is shared: the same phone and address say "
+            "one household, perhaps another person in it (counted once)"
+        )
+    if fieldname == "name":
+        return ngettext(
+            "%(count)d people have a name like this",
+            "%(count)d people have a name like this",
+            detail,
+        ) % {"count": detail}
+    if fieldname == "address":
+        return {
+            "agree": _("address same"),
+            "common": _("address same (shared by many people)"),
+            "partial": _("postcode same, street differs"),
+            "disagree": _("postcode differs"),
+        }[outcome] + (_shared(detail) if outcome == "agree" else "")
+    if fieldname in ("given_name", "family_name") and outcome != "agree":
+        label = labels[fieldname]
+        if outcome == "partial":
+            return _("%(field)s Jaro-Winkler %(sim).2f") % {"field": label, "sim": detail}
+        return _("%(field)s differs (Jaro-Winkler %(sim).2f)") % {"field": label, "sim": detail}
+    if fieldname == "birth_date" and outcome == "partial":
+        return _("birth date with day and month swapped")
+    if outcome == "disagree":
+        return _("%(field)s differs") % {"field": labels[fieldname]}
+    if outcome == "common":
+        return _("%(field)s same (shared by many people)") % {"field": labels[fieldname]}
+    return _("%(field)s same") % {"field": labels[fieldname]} + _shared(detail)
 
 
 def _shared(holders):

@@ -448,28 +448,60 @@ def profile_of(data_or_person):
     )
 
 
-def _key_holders(keys):
-    """({(kind, value): [person ids, at most BLOCK_CAP + 1]}, counts(kind, value)) in two queries at most."""
-    keys = sorted(keys)
+class _Neighbours(NamedTuple):
+    """Who shares a person's keys (see `_neighbours`)."""
+
+    counts: dict  # {(kind, value): people sharing it, counted up to COUNT_LIMIT}
+    candidates: dict  # {person id: stored Profile} of the people to compare with
+
+
+def _neighbours(keys, *, own=None, extra=0, with_profiles=True):
+    """The people sharing each key, how many share it, and the stored profiles of those in blocks
+    small enough to make pairs, less `own` and the people a decision already links to `own` (not the
+    same person, or merged).
+
+    Two queries whatever the size of the database: one of index look-ups (per key: its first
+    BLOCK_CAP + 1 holders and a count stopped at COUNT_LIMIT; the decisions about `own`), one for the
+    profiles. extra: people not stored yet who belong to every block (1 for a record about to be
+    created), so that a block makes pairs here exactly when it would in the batch run.
+    """
     table = _table(MatchKey)
-    part = f"SELECT * FROM (SELECT kind, value, person_id FROM {table} WHERE kind = %s AND value = %s LIMIT %s) k{{i}}"  # noqa: S608 (table name)
-    sql = " UNION ALL ".join(part.format(i=i) for i in range(len(keys)))
-    params = [x for kind, value in keys for x in (kind, value, BLOCK_CAP + 1)]
-    holders = defaultdict(list)
+    holders_part = (
+        f"SELECT kind, value, person_id, NULL FROM ("  # noqa: S608 (table name)
+        f"SELECT kind, value, person_id FROM {table} WHERE kind = %s AND value = %s LIMIT %s) b"
+    )
+    count_part = (
+        f"SELECT %s, %s, NULL, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} "  # noqa: S608 (table name)
+        "WHERE kind = %s AND value = %s LIMIT %s) c)"
+    )
+    parts, params = [], []
+    for kind, value in sorted(keys):
+        parts += [holders_part, count_part]
+        params += [kind, value, BLOCK_CAP + 1, kind, value, kind, value, COUNT_LIMIT]
+    if own is not None:
+        parts.append(
+            "SELECT '', '', CASE WHEN first_id = %s THEN second_id ELSE first_id END, NULL "  # noqa: S608 (table name)
+            f"FROM {_table(DuplicateCandidate)} WHERE (first_id = %s OR second_id = %s) AND status <> %s"
+        )
+        params += [own, own, own, DuplicateCandidate.Status.OPEN]
+    holders, counts, decided = defaultdict(list), {}, {own}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for kind, value, pk in cursor.fetchall():
-            holders[kind, value].append(pk)
-    counts = {key: len(ids) for key, ids in holders.items()}
-    full = [key for key, ids in holders.items() if len(ids) > BLOCK_CAP]
-    if full:
-        part = f"SELECT %s, %s, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE kind = %s AND value = %s LIMIT %s) c{{i}})"  # noqa: S608 (table name)
-        sql = " UNION ALL ".join(part.format(i=i) for i in range(len(full)))
-        params = [x for kind, value in full for x in (kind, value, kind, value, COUNT_LIMIT)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            counts.update({(kind, value): n for kind, value, n in cursor.fetchall()})
-    return holders, counts
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for kind, value, pk, n in cursor.fetchall():
+            if not kind:
+                decided.add(pk)
+            elif pk is None:
+                counts[kind, value] = n
+            else:
+                holders[kind, value].append(pk)
+    if not with_profiles:
+        return _Neighbours(counts, {})
+    wanted = set()
+    for key, ids in holders.items():
+        if counts[key] + extra <= KIND_CAPS.get(key[0], BLOCK_CAP):
+            wanted.update(ids)
+    wanted -= decided
+    return _Neighbours(counts, stored_profiles(wanted) if wanted else {})
 
 
 def find_possible_duplicates(data_or_person, *, actor, limit=5):
@@ -478,23 +510,20 @@ def find_possible_duplicates(data_or_person, *, actor, limit=5):
     data_or_person is a saved Person (checked after an edit) or the cleaned values of a person about
     to be created (as validate_person returns them, or the API's fields), so that the check answers
     before anything is written. Pairs marked "not the same person" are never suggested.
+    The same few queries whatever the size of the database: a saved person's records, the two of
+    `_neighbours`, and the people found.
     """
     profile = profile_of(data_or_person)
     keys = blocking_keys(profile)
     if not keys:
         return []
-    holders, counts = _key_holders(keys)
     own = profile.id
-    candidates = set()
     saved = own is not None
-    for (kind, _value), ids in holders.items():
-        # The block as the batch run sees it: a new record is not stored yet, so add it.
-        if len(ids) + (0 if saved else 1) <= KIND_CAPS.get(kind, BLOCK_CAP):
-            candidates.update(pk for pk in ids if pk != own)
-    if own is not None:
-        candidates -= _decided_with(own)
-    if not candidates:
+    # The blocks as the batch run sees them: a new record is not stored yet, so it counts extra.
+    near = _neighbours(keys, own=own, extra=0 if saved else 1)
+    if not near.candidates:
         return []
+    counts = near.counts
 
     def shared_by(kind, value):
         # A saved person's own key is counted among the holders; a new record's is not yet.
@@ -503,10 +532,10 @@ def find_possible_duplicates(data_or_person, *, actor, limit=5):
     rules = active_rules()
     scorer = Scorer(rules.rules)
     scored = []
-    for other in stored_profiles(candidates).values():
+    for pk, other in near.candidates.items():
         score, findings = scorer.compare(profile, other, shared_by)
         if score >= rules.review_threshold:
-            scored.append((score, other.id, findings))
+            scored.append((score, pk, findings))
     if not scored:
         return []
     scored.sort(key=lambda x: (-x[0], x[1]))
@@ -521,17 +550,6 @@ def find_possible_duplicates(data_or_person, *, actor, limit=5):
 
 def _json_findings(findings):
     return [[f, o, d] for f, o, d in findings]
-
-
-def _decided_with(pk):
-    """Ids of people a decision (not the same person, or merged) already links to person pk."""
-    sql = (
-        f"SELECT first_id, second_id FROM {_table(DuplicateCandidate)} "  # noqa: S608 (table name)
-        "WHERE (first_id = %s OR second_id = %s) AND status <> %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, pk, DuplicateCandidate.Status.OPEN])
-        return {b if a == pk else a for a, b in cursor.fetchall()}
 
 
 # ---- batch run ----------------------------------------------------------------------------------
@@ -721,7 +739,7 @@ def compare_people(first, second, *, actor):
     profiles = source_profiles([first.pk, second.pk])
     p, q = profiles[first.pk], profiles[second.pk]
     keys = blocking_keys(p) | blocking_keys(q)
-    _holders, counts = _key_holders(keys) if keys else ({}, {})
+    counts = _neighbours(keys, with_profiles=False).counts if keys else {}
     rules = active_rules()
     score, findings = Scorer(rules.rules).compare(p, q, lambda kind, value: counts.get((kind, value), 2))
     fields = []
