@@ -254,6 +254,8 @@ class PersonSerializer(KinfolkSerializer):
         read_only_fields = ["id", "is_restricted", "created_at", "updated_at"]
 
     def get_restricted_to_teams(self, person) -> list[int]:
+        if not person.is_restricted:  # no restriction rows (the services keep the two in step)
+            return []
         return sorted(r.team_id for r in person.restrictions.all())
 
 
@@ -379,7 +381,6 @@ PERSON_PREFETCH = (
     "postaladdresss",
     "socialprofiles",
     "externalids",
-    "restrictions",
 )
 
 UPSERT_RESULT = inline_serializer(
@@ -428,6 +429,7 @@ class PersonViewSet(Resource):
     filterset_class = PersonFilter
     ordering_fields = ["id", "display_name", "family_name", "created_at", "updated_at"]
     prefetch_related = PERSON_PREFETCH
+    prefetch_if = (("restrictions", "is_restricted"),)
 
     @extend_schema(request=PersonWriteSerializer)
     def create(self, request, *args, **kwargs):
