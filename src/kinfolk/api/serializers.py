@@ -80,7 +80,10 @@ class KinfolkSerializer(serializers.ModelSerializer):
         # DRF's own loop, over fields bound once per class: copying and binding a fresh set of
         # fields for every record (and every nested detail) was most of a GET's serialising time.
         ret = {}
+        wanted = self._context.get("fields") if hasattr(self, "_context") else None
         for name, field, method in _read_plan(type(self)):
+            if wanted is not None and name not in wanted:
+                continue
             try:
                 attribute = field.get_attribute(instance)
             except SkipField:

@@ -131,9 +131,23 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         queryset = self.model.objects.visible_to(self.actor)
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
-        if self.prefetch_related:
-            queryset = queryset.prefetch_related(*self.prefetch_related)
+        prefetches = self.get_prefetches(self.sparse_wanted())
+        if prefetches:
+            queryset = queryset.prefetch_related(*prefetches)
         return queryset
+
+    def sparse_wanted(self):
+        """A list's ?fields= (None: all): what it leaves out is neither fetched nor rendered.
+
+        A single record is always rendered in full, since its ETag is of the full representation.
+        """
+        if self.action != "list" or getattr(self, "swagger_fake_view", False):
+            return None
+        return sparse_fields(self.request, self.get_serializer_class())
+
+    def get_prefetches(self, wanted):
+        """The prefetch lookups for records rendered with only the fields `wanted` (None: all)."""
+        return self.prefetch_related
 
     def get_object(self, for_update=False):
         raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
@@ -245,13 +259,13 @@ class KinfolkViewSet(viewsets.GenericViewSet):
 class ListModelMixin:
     @extend_schema(parameters=[FIELDS_PARAM])
     def list(self, request, *args, **kwargs):
-        wanted = sparse_fields(request, self.get_serializer_class())
+        wanted = self.sparse_wanted()
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         self.prefetch_flagged(page)
-        serializer = self.get_serializer(page, many=True)
-        data = serializer.data
-        if wanted is not None:
+        context = {**self.get_serializer_context(), "fields": wanted}
+        data = self.get_serializer_class()(page, many=True, context=context).data
+        if wanted is not None:  # a serializer with its own to_representation renders every field
             data = [trim(item, wanted) for item in data]
         return self.get_paginated_response(data)
 
