@@ -7,7 +7,7 @@ in process memory: with several web processes each would allow the full limit.
 The database counter lets a web process take a few requests of a window at once (a lease of
 limit/LEASE_SHARE, at most LEASE_MAX): one UPDATE per lease instead of one per request. Leases are
 counted in the shared row when taken, so the limit is never exceeded; near the limit a token may be
-refused up to (processes x lease) requests early, since other processes hold unspent leases. Below
+refused fewer than (processes - 1) x lease requests early, since other processes hold unspent leases. Below
 LEASE_SHARE requests a minute the lease is a single request, i.e. exact counting.
 """
 
