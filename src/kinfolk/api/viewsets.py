@@ -159,12 +159,15 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         obj = queryset.filter(pk=int(raw)).first()
         if obj is None:
             raise exceptions.NotFound()
-        self.prefetch_flagged([obj])
+        self.load_related([obj])
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def prefetch_flagged(self, records):
-        """Fetch each `prefetch_if` relation in one query for the records flagged as having some."""
+    def load_related(self, records):
+        """What fetched records need besides their rows and prefetches, before they are rendered.
+
+        Here: each `prefetch_if` relation, in one query, for the records flagged as having some.
+        """
         for relation, flag in self.prefetch_if:
             flagged = [r for r in records if getattr(r, flag)]
             if flagged:
@@ -252,7 +255,7 @@ class KinfolkViewSet(viewsets.GenericViewSet):
     def reload(self, obj):
         """The record again through the read path (with its prefetches) for the response."""
         record = self.get_queryset().get(pk=obj.pk)
-        self.prefetch_flagged([record])
+        self.load_related([record])
         return record
 
 
@@ -262,7 +265,7 @@ class ListModelMixin:
         wanted = self.sparse_wanted()
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        self.prefetch_flagged(page)
+        self.load_related(page)
         context = {**self.get_serializer_context(), "fields": wanted}
         data = self.get_serializer_class()(page, many=True, context=context).data
         if wanted is not None:  # a serializer with its own to_representation renders every field
