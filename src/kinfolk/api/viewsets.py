@@ -164,11 +164,17 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         return obj
 
     def load_related(self, records):
-        """What fetched records need besides their rows and prefetches, before they are rendered.
+        """What fetched records need besides their rows and prefetches, before they are rendered."""
+        self.complete(records, self.sparse_wanted())
+
+    @classmethod
+    def complete(cls, records, wanted=None):
+        """Load what rendering `records` with the fields `wanted` (None: all) needs besides their rows
+        and prefetch_related; also for renderings outside a request (webhook payloads).
 
         Here: each `prefetch_if` relation, in one query, for the records flagged as having some.
         """
-        for relation, flag in self.prefetch_if:
+        for relation, flag in cls.prefetch_if:
             flagged = [r for r in records if getattr(r, flag)]
             if flagged:
                 prefetch_related_objects(flagged, relation)

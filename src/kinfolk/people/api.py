@@ -257,6 +257,17 @@ class PersonSerializer(KinfolkSerializer):
         fields = PERSON_FIELDS
         read_only_fields = ["id", "is_restricted", "created_at", "updated_at"]
 
+    def to_representation(self, instance):
+        wanted = self._context.get("fields")
+        missing = [
+            kind
+            for kind in DETAIL_RELATED
+            if (wanted is None or kind in wanted) and not hasattr(instance, f"prefetched_{kind}")
+        ]
+        if missing:  # rendered without PersonViewSet.complete (one record at a time): fetch them here
+            attach_details([instance], missing)
+        return super().to_representation(instance)
+
     def get_restricted_to_teams(self, person) -> list[int]:
         if not person.is_restricted:  # no restriction rows (the services keep the two in step)
             return []
@@ -441,9 +452,9 @@ class PersonViewSet(Resource):
     ordering_fields = ["id", "display_name", "family_name", "created_at", "updated_at"]
     prefetch_if = (("restrictions", "is_restricted"),)
 
-    def load_related(self, records):
-        super().load_related(records)
-        wanted = self.sparse_wanted()
+    @classmethod
+    def complete(cls, records, wanted=None):
+        super().complete(records, wanted)
         attach_details(records, [kind for kind in DETAIL_RELATED if wanted is None or kind in wanted])
 
     @extend_schema(request=PersonWriteSerializer)
