@@ -117,7 +117,8 @@ class TokenRateThrottle(BaseThrottle):
         now = time.time()
         window_start = int(now // WINDOW * WINDOW)
         self._wait = window_start + WINDOW - now
-        return counter().hit(f"token:{token.pk}", limit_for(token), window_start)
+        # The hash tells apart a token from one that once had its id (and may have left a lease behind)
+        return counter().hit(f"token:{token.pk}:{token.key_hash[:16]}", limit_for(token), window_start)
 
     def wait(self):
         return getattr(self, "_wait", WINDOW)
