@@ -166,10 +166,29 @@ def measure(port, path, headers, *, clients=CLIENTS, seconds=5.0):
     return rate, percentile(latencies, 0.5) or 0, percentile(latencies, 0.95) or 0, errors
 
 
+def measure_get(port, path, headers, *, repeat, seconds):
+    """GET path from CLIENTS clients for `seconds`, `repeat` times, after a warm-up of every worker:
+    (req/s per run, p50 ms per run, p95 ms per run, p50 ms of one client alone per run, failures)."""
+    measure(port, path, headers, seconds=1.0)  # warm every worker
+    rates, p50s, p95s, alone, errors = [], [], [], [], 0
+    for _ in range(repeat):
+        rate, p50, p95, bad = measure(port, path, headers, seconds=seconds)
+        rates.append(rate)
+        p50s.append(p50)
+        p95s.append(p95)
+        errors += bad
+        # one client: the time of a request without queueing, what concurrency is measured against
+        _rate, p50, _p95, bad = measure(port, path, headers, clients=1, seconds=seconds / 4)
+        alone.append(p50)
+        errors += bad
+    return rates, p50s, p95s, alone, errors
+
+
 def run(ctx):
     """The api part of `python -m bench`: Kinfolk under gunicorn, wrk (or, without it, a threaded Python
     load generator) on the same machine (it shares the two cores with the server). GET one person and a 50-person page at 16
-    concurrent clients; bulk upserts of 1,000 people (new, then all matched), one client."""
+    concurrent clients; bulk upserts of 1,000 people (new, then all matched), one client. With
+    --peers, BottleCRM measured the same way afterwards gives the references (bench/peer_bottlecrm.py)."""
     from django.db import connections
 
     from bench.core import Budget, Figure
@@ -185,6 +204,7 @@ def run(ctx):
             user=admin, data={"name": "bench", "scope": "write"}, actor=SYSTEM
         )
     person = Person.objects.order_by("pk").values_list("pk", flat=True)[Person.objects.count() // 2]
+    last_person = Person.objects.order_by("-pk").values_list("pk", flat=True).first()  # before the upserts
     connections.close_all()
     headers = {"Host": "127.0.0.1", "Authorization": f"Bearer {secret}", "Accept": "application/json"}
     seconds = 2.0 if ctx.smoke else 8.0
@@ -194,19 +214,7 @@ def run(ctx):
         server.wait(f"/api/v1/people/{person}/", headers)
         for label, path in (("GET one person", f"/api/v1/people/{person}/"),
                             ("GET list of 50 people", "/api/v1/people/?page_size=50")):  # fmt: skip
-            measure(server.port, path, headers, seconds=1.0)  # warm every worker
-            rates, p50s, p95s, alone, errors = [], [], [], [], 0
-            for _ in range(ctx.repeat):
-                rate, p50, p95, bad = measure(server.port, path, headers, seconds=seconds)
-                rates.append(rate)
-                p50s.append(p50)
-                p95s.append(p95)
-                errors += bad
-                # one client: the time of a request without queueing, what concurrency is measured against
-                _rate, p50, _p95, bad = measure(server.port, path, headers, clients=1, seconds=seconds / 4)
-                alone.append(p50)
-                errors += bad
-            stats[label] = (rates, p50s, p95s, alone, errors)
+            stats[label] = measure_get(server.port, path, headers, repeat=ctx.repeat, seconds=seconds)
         new_rates, matched_rates = [], []
         post = {**headers, "Content-Type": "application/json"}
         for i in range(ctx.repeat):
@@ -256,6 +264,11 @@ def run(ctx):
         Figure("api", f"bulk upsert of {bulk_size:,} people, all matched", "people/s", matched_rates,
                higher_is_better=True),
     ]  # fmt: skip
+    if ctx.peers:  # the same measurements of BottleCRM become these figures' references
+        from bench import peer_bottlecrm
+
+        figures += peer_bottlecrm.attach(ctx, figures, workers=server.workers, measure_get=measure_get,
+                                         seconds=seconds, bulk_size=bulk_size, last_person=last_person)  # fmt: skip
     return figures
 
 

@@ -1,5 +1,7 @@
 """Django settings for Kinfolk; every knob is a KINFOLK_* environment variable (see config.py)."""
 
+from pathlib import Path
+
 from django.utils.translation import gettext_lazy as _
 
 from kinfolk import config
@@ -111,6 +113,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German")), ("fr", _("French")), ("es", _("Spanish"))]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The catalogs (django.po, and the compiled django.mo that Django reads) of every language above but English.
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

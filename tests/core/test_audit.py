@@ -181,3 +181,45 @@ def test_rolled_back_work_leaves_no_record_and_fires_no_event():
         assert seen == ["person.created"]
     finally:
         remove_handler("*", handler)
+
+
+def _trail(person):
+    return [(r.action, r.changes, r.object_repr, r.actor_label, r.source) for r in _records(person)]
+
+
+def test_bulk_person_updates_leave_the_same_trail_fields_and_events_as_one_update_at_a_time(
+    writer, django_capture_on_commit_callbacks
+):
+    # Given two people alike, each to be changed twice (the second change building on the first)
+    one = make_person(actor=writer, given_name="Ada", family_name="Byron")
+    two = make_person(actor=writer, given_name="Ada", family_name="Byron")
+    changes = [{"family_name": "Lovelace", "display_name": "Ada Lovelace"}, {"birth_date": "1815-12-10"}]
+    events = []
+
+    def heard(batch):
+        events.extend((e.type, e.object_id, e.data) for e in batch)
+
+    on_event("person.*", batch=True)(heard)
+    try:
+        # When the first is changed one update at a time and the second in bulk
+        with django_capture_on_commit_callbacks(execute=True), acting("import", job="import-1"):
+            for change in changes:
+                ps.do_update_person(one, changes=change, actor=writer)
+            updates = ps.bulk_person_updates(actor=writer)
+            for change in changes:
+                updates.update(two, changes=change)
+            updates.update(two, changes={"given_name": "Ada"})  # no change: no record, no event
+            assert Person.objects.get(pk=two.pk).family_name == "Byron"  # nothing written yet
+            updates.save()
+    finally:
+        remove_handler("person.*", heard)
+    # Then both have the same fields, the same audit records and the same events
+    saved_one, saved_two = Person.objects.get(pk=one.pk), Person.objects.get(pk=two.pk)
+    fields = ("given_name", "family_name", "display_name", "birth_date")
+    assert [getattr(saved_two, f) for f in fields] == [getattr(saved_one, f) for f in fields]
+    assert str(saved_two.birth_date) == "1815-12-10"
+    assert saved_two.updated_at > two.created_at
+    assert _trail(saved_two) == _trail(saved_one)
+    assert len(_trail(saved_two)) == 3
+    assert [e[::2] for e in events if e[1] == two.pk] == [e[::2] for e in events if e[1] == one.pk]
+    assert len([e for e in events if e[1] == two.pk]) == 2

@@ -2,9 +2,18 @@
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kinfolk.access.models import ROLE_RANK, Role
 from kinfolk.access.scoping import can_write_anywhere, readable_team_ids, writable_team_ids
+
+# One whole sentence per action, so that each language can word it its own way.
+REFUSALS = {
+    "view": gettext_lazy("You may not view this %(kind)s."),
+    "create": gettext_lazy("You may not create this %(kind)s."),
+    "change": gettext_lazy("You may not change this %(kind)s."),
+    "delete": gettext_lazy("You may not delete this %(kind)s."),
+}
 
 
 def require_permission(actor, action, obj):
@@ -18,9 +27,8 @@ def require_permission(actor, action, obj):
     if actor.is_org_admin:
         return
     if not obj.allows(actor, action):
-        raise PermissionDenied(
-            _("You may not %(action)s this %(kind)s.") % {"action": action, "kind": obj._meta.verbose_name}
-        )
+        refusal = REFUSALS.get(action, REFUSALS["change"])
+        raise PermissionDenied(refusal % {"kind": obj._meta.verbose_name})
 
 
 def is_manager_anywhere(actor):

@@ -1,5 +1,9 @@
 """The one way users, teams and memberships change."""
 
+import functools
+import zoneinfo
+
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -156,6 +160,48 @@ def check_set_org_admin(user, *, admin, actor):
 
 def _other_active_admins(user):
     return User.objects.filter(is_org_admin=True, is_active=True).exclude(pk=user.pk).count()
+
+
+@functools.cache
+def time_zone_names():
+    """Every IANA time zone name this machine knows (Europe/Berlin, America/New_York, UTC …)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _clean_language(value):
+    value = str(value or "").strip()
+    known = [code for code, _name in settings.LANGUAGES]
+    if value and value not in known:
+        raise ValidationError(
+            _(
+                "Not a language Kinfolk speaks; expected one of %(codes)s, or empty for the browser's language."
+            )
+            % {"codes": ", ".join(known)}
+        )
+    return value
+
+
+def _clean_time_zone(value):
+    value = str(value or "").strip()
+    if value and value not in time_zone_names():
+        raise ValidationError(
+            _("Not a time zone; expected a name like Europe/Berlin, or empty for %(default)s.")
+            % {"default": settings.TIME_ZONE}
+        )
+    return value
+
+
+def check_update_preferences(user, *, data, actor):
+    """Change a user's language and time zone: their own, or anyone's for an administrator."""
+    if getattr(actor, "pk", None) != user.pk:
+        _require_admin(actor)
+    values = clean_values(
+        User,
+        data,
+        allowed=("language", "time_zone"),
+        normalizers={"language": _clean_language, "time_zone": _clean_time_zone},
+    )
+    return do_update_user(user, changes=values, actor=actor) if values else user
 
 
 @transaction.atomic

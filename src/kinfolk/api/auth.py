@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import authentication, exceptions, permissions
 
 from kinfolk.access import tokens
@@ -48,7 +49,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
 class TokenScope(permissions.BasePermission):
     """Signed in; and a read-only token may only read."""
 
-    message = _("This token is read-only.")
+    message = gettext_lazy("This token is read-only.")  # lazy: read in each request's language
 
     def has_permission(self, request, view):
         user = request.user

@@ -2,6 +2,8 @@
 
 import logging
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -11,6 +13,7 @@ from kinfolk.core.context import Via, current_via
 
 log = logging.getLogger("kinfolk.events")
 _handlers = defaultdict(list)
+_collecting: ContextVar[list | None] = ContextVar("kinfolk_collected_events", default=None)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,37 @@ def emit_on_commit(event_type, obj, *, actor, data=None):
         via=current_via(),
         data=dict(data or {}),
     )
-    transaction.on_commit(lambda: dispatch(event))
+    announce_on_commit([event])
     return event
+
+
+def announce_on_commit(events):
+    """Dispatch these events once the surrounding transaction commits (with a batch: with the batch's)."""
+    buffer = _collecting.get()
+    if buffer is not None:
+        # Joins the batch's one dispatch; a savepoint that rolls back drops this callback, and the events.
+        transaction.on_commit(lambda: buffer.extend(events))
+    else:
+        transaction.on_commit(lambda: dispatch_many(events))
+
+
+@contextmanager
+def collected_events():
+    """Within this block (inside a transaction), committed events are dispatched together, in one call.
+
+    Bulk writers that change many records a batch at a time (imports) wrap each batch's
+    transaction in it: set-wise handlers (matching keys, the search index, webhooks) then run
+    once per batch instead of once per updated person. Events of rolled-back work, and of
+    savepoints rolled back inside the block, are still never dispatched.
+    """
+    buffer = []
+    token = _collecting.set(buffer)
+    try:
+        yield
+    finally:
+        _collecting.reset(token)
+    # Registered after every event's callback, so it runs after them when the transaction commits.
+    transaction.on_commit(lambda: dispatch_many(buffer))
 
 
 def dispatch(event):

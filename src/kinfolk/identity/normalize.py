@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django_countries import countries
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+from email_validator.syntax import validate_email_local_part
 from nameparser import HumanName
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -27,8 +29,16 @@ def clean_text(value):
         return ""
     if not isinstance(value, str):
         raise ValidationError(_("Expected text."))
-    value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+    # Every character of category C (control, format, unassigned…) is unprintable: a printable text
+    # has none to remove, and most texts are already NFC, which is quicker to test than to make.
+    if not value.isprintable():
+        value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in " \t\n")
+    if not value.isascii() and not unicodedata.is_normalized("NFC", value):
+        value = unicodedata.normalize("NFC", value)
+    return _SPACES.sub(" ", value).strip()
+
+
+CACHE_SIZE = 20_000  # distinct values each cache keeps per process: ~4 MB each, whatever the file size
 
 
 def normalize_email(value):
@@ -36,14 +46,71 @@ def normalize_email(value):
     text = clean_text(value)
     if not text:
         raise ValidationError(_("An email address is required, like name@example.org."))
+    normalized = _plain_email(text) or _email(text)
+    return normalized, normalized.lower()
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _email(text):
+    """email-validator's normalised form of text; only results are cached, errors are raised each time."""
     try:
-        result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+        return validate_email(text, check_deliverability=False, allow_smtputf8=True).normalized
     except EmailNotValidError as exc:
         raise ValidationError(
             _("Not a valid email address (%(reason)s); expected something like name@example.org.")
             % {"reason": str(exc).rstrip(".")}
         ) from exc
-    return result.normalized, result.normalized.lower()
+
+
+_PLAIN_EMAIL = re.compile(r"([^@\"<]+)@([A-Za-z0-9.-]+)\Z")
+_LOCAL_IN_ANY_CASE = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+
+
+def _plain_email(text):
+    """The normalised form of a plain address (dot-atom@ASCII host) as email-validator gives it, or None.
+
+    email-validator splits such an address at its one @-sign, checks the part before it
+    (validate_email_local_part, used here as it is), normalises the domain on its own and checks
+    the lengths. Its verdict on a domain is cached, so that the thousands of addresses of one
+    domain cost no IDNA work each. Anything else (quotes, display names, a local part that NFC
+    would change, an error) returns None: the whole library call then decides and words the error.
+    tests/identity/test_normalize_fast.py checks that both paths agree.
+    """
+    match = _PLAIN_EMAIL.match(text)
+    if match is None:
+        return None
+    local, host = match.groups()
+    if DOT_ATOM_TEXT.match(local):
+        ascii_local = local  # what validate_email_local_part returns for it, without its other checks
+    elif local.isascii() or not unicodedata.is_normalized("NFC", local):
+        return None
+    else:
+        try:
+            checked = validate_email_local_part(local, allow_smtputf8=True, quoted_local_part=False)
+        except EmailNotValidError:
+            return None
+        local, ascii_local = checked["local_part"], checked["ascii_local_part"]
+    try:
+        domain, ascii_domain = _email_domain(host)
+    except ValidationError:
+        return None
+    if ascii_local is not None and ascii_local.lower() in _LOCAL_IN_ANY_CASE:
+        local = local.lower()
+    normalized = f"{local}@{domain}"
+    for form in (text, normalized, f"{local}@{ascii_domain}"):
+        if len(form.encode()) > EMAIL_MAX_LENGTH:
+            return None
+    return normalized
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _email_domain(host):
+    """(domain, its IDNA ASCII form) as email-validator normalises the part after the @-sign."""
+    try:
+        result = validate_email(f"a@{host}", check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValidationError(str(exc)) from exc
+    return result.domain, result.ascii_domain
 
 
 def normalize_phone(value, region=None):
@@ -51,7 +118,12 @@ def normalize_phone(value, region=None):
     text = clean_text(value)
     if not text:
         raise ValidationError(_("A phone number is required."))
-    region = (region or "").upper() or None
+    return _phone(text, (region or "").upper() or None)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _phone(text, region):
+    """E.164 of text read in region; only results are cached, errors are raised each time."""
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -146,4 +218,10 @@ def split_name(full_name):
 
 def name_key(text):
     """Lower-case ASCII form of a name for matching and search: 'Müller' -> 'muller'."""
+    # Cached by text: imports, search and matching fold the same names again and again.
+    return _name_key(text if isinstance(text, str) else clean_text(text))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _name_key(text):
     return _SPACES.sub(" ", anyascii(clean_text(text)).lower()).strip()

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.audit import actor_user, record_change, snapshot
+from kinfolk.core.db import ids_lookup
 from kinfolk.core.models import ChangeRecord
 from kinfolk.identity.batch import COUNTED_KINDS, collect_pairs, pair_code, pair_of, score_pairs
 from kinfolk.identity.matching import (
@@ -222,7 +223,7 @@ def source_profiles(person_ids=None, *, id_range=None):
     if id_range is not None:
         batches = [{"person_id__gte": id_range[0], "person_id__lte": id_range[1]}]
     else:
-        batches = [{"person_id__in": chunk} for chunk in _chunks(person_ids)]
+        batches = [ids_lookup("person_id", chunk) for chunk in _chunks(person_ids)]
     for where in batches:
         values = defaultdict(lambda: defaultdict(list))
         for pk, email in EmailAddress.objects.filter(**where).values_list("person_id", "normalized"):
@@ -296,8 +297,8 @@ def rebuild_keys(person_ids=None, *, progress=None):
         transaction.on_commit(refresh_statistics)
         return
     for chunk in _chunks(person_ids):
-        MatchKey.objects.filter(person_id__in=chunk).delete()
-        MatchProfile.objects.filter(person_id__in=chunk).delete()
+        MatchKey.objects.filter(**ids_lookup("person_id", chunk)).delete()
+        MatchProfile.objects.filter(**ids_lookup("person_id", chunk)).delete()
         _write_keys(load, chunk)
 
 

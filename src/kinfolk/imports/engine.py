@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from kinfolk.access.actors import SYSTEM
 from kinfolk.core.context import acting
+from kinfolk.core.events import collected_events
 from kinfolk.identity import normalize as norm
 from kinfolk.imports.mapping import RowReader
 from kinfolk.imports.models import ImportRowResult, ImportRun
@@ -68,13 +69,16 @@ class Row:
     person_id: int | None = None
     matched_person_id: int | None = None
     slot: "NewPerson | None" = None
+    keys: list | None = None
 
     def identity_keys(self):
         """Identity keys in the order they are trusted: external ids, then emails, then phones."""
-        keys = [("x", f"{e['system']}\x1f{e['value']}") for e in self.details.get("external_ids", ())]
-        keys += [("e", e["normalized"]) for e in self.details.get("emails", ())]
-        keys += [("p", p["number"]) for p in self.details.get("phones", ())]
-        return keys
+        if self.keys is None:  # worked out once: matching asks for them several times per row
+            keys = [("x", f"{e['system']}\x1f{e['value']}") for e in self.details.get("external_ids", ())]
+            keys += [("e", e["normalized"]) for e in self.details.get("emails", ())]
+            keys += [("p", p["number"]) for p in self.details.get("phones", ())]
+            self.keys = keys
+        return self.keys
 
 
 @dataclasses.dataclass
@@ -269,7 +273,7 @@ class Engine:
 
     def _batch(self, rows):
         self.batch_no = getattr(self, "batch_no", 0) + 1
-        with transaction.atomic():
+        with transaction.atomic(), collected_events():
             self._resolve(rows)
             if not self.run.dry_run:
                 self._write(rows)
@@ -371,14 +375,16 @@ class Engine:
         ]
         if existing:
             known = Known.load({r.person_id for r in existing})
+            updates = people_services.bulk_person_updates(actor=self.actor)
             for row in existing:
-                self._update_existing(row, known, links)
+                self._update_existing(row, known, links, updates)
+            updates.save()
         links.write(self.actor)
         for row in rows:
             if row.slot is not None:
                 row.person_id = row.slot.person_id
 
-    def _update_existing(self, row, known, links):
+    def _update_existing(self, row, known, links, updates):
         """Fill in and add what the row knows about a person who exists; each change through services.
 
         Everything the batch's people already have is loaded up front (Known), so a row that
@@ -393,8 +399,7 @@ class Engine:
         if changes:
             changes = people_services._finish_person_values(changes, instance=person)
             try:
-                with transaction.atomic():
-                    people_services.do_update_person(person, changes=changes, actor=self.actor)
+                updates.update(person, changes=changes)  # written with the batch's other updates
             except ValidationError as exc:
                 row.problems.append({"column": "", "value": "", "message": " ".join(exc.messages)})
         for kind, key in DETAIL_KEYS.items():

@@ -12,12 +12,12 @@ instances and SQL for each row, which at a million rows is most of an import.
 import datetime
 import json
 
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.utils import timezone
 
-from kinfolk.core.audit import _json_value, _without_empty, audited_fields, build_record, diff
+from kinfolk.core.audit import _json_value, _without_empty, audited_fields, build_record
 from kinfolk.core.context import current_via
-from kinfolk.core.events import Event, dispatch_many
+from kinfolk.core.events import Event, announce_on_commit
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.services import bulk_record_creates
 from kinfolk.people.models import (
@@ -54,7 +54,7 @@ class Loader:
         if value is None:
             return None
         if isinstance(field, models.JSONField):
-            return json.dumps(value, ensure_ascii=False)
+            return _to_json(value)
         if isinstance(value, datetime.datetime):
             return self.connection.ops.adapt_datetimefield_value(value)
         if isinstance(value, datetime.date):
@@ -84,33 +84,48 @@ class Loader:
                 defaults[f.attname] = "" if f.empty_strings_allowed else None
         # One converter per column, chosen once: the per-cell work is then a dict lookup and maybe one call.
         spec = [(f.attname, self._converter(f), self.adapt(f, defaults.get(f.attname))) for f in fields]
+        # Columns that go as they are first (one list comprehension per row), then those converted.
+        plain = [
+            (f.column, name, default)
+            for f, (name, convert, default) in zip(fields, spec, strict=True)
+            if not convert
+        ]
+        converted = [
+            (f.column, name, convert, default)
+            for f, (name, convert, default) in zip(fields, spec, strict=True)
+            if convert
+        ]
         missing = object()
         tuples = []
         for row in rows:
-            cells = []
-            for name, convert, default in spec:
-                value = row.get(name, missing)
-                if value is missing:
-                    cells.append(default)
-                elif value is None or convert is None:
-                    cells.append(value)
-                else:
-                    cells.append(convert(value))
+            get = row.get
+            cells = [get(name, default) for _c, name, default in plain]
+            for _c, name, convert, default in converted:
+                value = get(name, missing)
+                cells.append(default if value is missing else None if value is None else convert(value))
             tuples.append(cells)
-        self._load(model._meta.db_table, [f.column for f in fields], tuples)
+        columns = [c[0] for c in plain] + [c[0] for c in converted]
+        self._load(model._meta.db_table, columns, tuples)
 
     def _converter(self, field):
         """How values of this field become database values; None when they go as they are."""
         if isinstance(field, models.JSONField):
-            return lambda v: json.dumps(v, ensure_ascii=False)
-        if isinstance(field, models.DateTimeField | models.DateField | models.ForeignKey) or hasattr(
-            field, "countries"
-        ):
+            return _to_json
+        if isinstance(field, models.ForeignKey):
+            return _key_of
+        if isinstance(field, models.DateTimeField | models.DateField) or hasattr(field, "countries"):
             return lambda v: self.adapt(field, v)
         return None
 
     def _load(self, table, columns, tuples):
         raise NotImplementedError
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(v, ensure_ascii=False), encoder made once
+
+
+def _key_of(value):
+    return value.pk if isinstance(value, models.Model) else value
 
 
 class SQLiteLoader(Loader):
@@ -183,7 +198,8 @@ class RecordTemplate:
         }
 
     def row(self, *, object_id, object_repr, person_id, after, organisation_id=None):
-        changes = diff({}, _without_empty(after))  # exactly what build_record stores for a create
+        # diff({}, _without_empty(after)), what build_record stores for a create, without its comparisons
+        changes = {k: {"before": None, "after": v} for k, v in sorted(_without_empty(after).items())}
         return {
             **self.base,
             "object_id": object_id,
@@ -254,19 +270,15 @@ def bulk_create_people(new_people, *, actor, team=None):
 
 
 def _announce_created(ids, actor):
-    """person.created for each new person once the batch commits (one callback for the whole batch)."""
+    """person.created for each new person once the batch commits (one dispatch for the whole batch)."""
     via = current_via()
     actor_id = getattr(actor, "pk", None)
-
-    def announce():
-        dispatch_many(
-            [
-                Event(type="person.created", model="people.person", object_id=pid, actor_id=actor_id, via=via)
-                for pid in ids
-            ]
-        )
-
-    transaction.on_commit(announce)
+    announce_on_commit(
+        [
+            Event(type="person.created", model="people.person", object_id=pid, actor_id=actor_id, via=via)
+            for pid in ids
+        ]
+    )
 
 
 def bulk_create_affiliations(affiliations, *, actor):

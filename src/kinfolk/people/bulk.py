@@ -6,7 +6,7 @@ call, record one ChangeRecord per created row and queue events after commit.
 
 Events at scale: `person.created` is announced once per person, all from one on_commit callback
 per call (see kinfolk.imports.writer._announce_created). At 1M people that is 1M Event objects
-created lazily, one batch at a time, after each batch commits; handlers that cannot keep up
+made one batch at a time and dispatched after each batch commits; handlers that cannot keep up
 (webhooks, search indexing) should queue a job rather than work inline. A single "people.created"
 event per batch would be cheaper but would give webhook subscribers a second event shape to
 handle, so the per-person event stays until a handler shows it is too slow.

@@ -12,6 +12,12 @@ from kinfolk.core.models import KinfolkModel, TeamOwnedMixin
 from kinfolk.people import querysets as qs
 
 
+def compose_display_name(given_name, preferred_name, family_name):
+    """'Preferred or given' + family name, the way a person is listed (for values not yet a Person)."""
+    first = preferred_name or given_name
+    return " ".join(p for p in (first, family_name) if p).strip()
+
+
 class Person(KinfolkModel):
     """One human being, shared by every team: names, language, and the details to reach them."""
 
@@ -58,8 +64,7 @@ class Person(KinfolkModel):
 
     def compose_display_name(self):
         """'Preferred or given' + family name, the way the person is listed."""
-        first = self.preferred_name or self.given_name
-        return " ".join(p for p in (first, self.family_name) if p).strip()
+        return compose_display_name(self.given_name, self.preferred_name, self.family_name)
 
     def is_visible_to(self, actor):
         if actor.is_org_admin or not self.is_restricted:

@@ -7,11 +7,12 @@ input, writes in one transaction, records ChangeRecords and queues events.
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.context import current_via
 from kinfolk.core.models import ChangeRecord
-from kinfolk.core.services import do_create, do_delete, do_update
+from kinfolk.core.services import BulkUpdate, do_create, do_delete, do_update
 from kinfolk.core.validation import clean_values
 from kinfolk.identity import normalize as norm
 from kinfolk.people.models import (
@@ -33,6 +34,7 @@ from kinfolk.people.models import (
     RelationshipType,
     SocialProfile,
     Tag,
+    compose_display_name,
 )
 
 PERSON_FIELDS = (
@@ -81,6 +83,18 @@ PERSON_NORMALIZERS = {
     "country": norm.normalize_country,
     "custom_field_data": _no_custom_fields,
 }
+
+
+class _CountryOf:
+    """What detail validators read of a person being validated (its country), without building a Person."""
+
+    def __init__(self, country):
+        self.country = country if hasattr(country, "code") else _Code(country or "")
+
+
+class _Code:
+    def __init__(self, code):
+        self.code = code
 
 
 def _country_of(owner):
@@ -209,7 +223,7 @@ def validate_person(data, *, instance=None):
         instance=instance,
     )
     values = cleaned or {}
-    probe = Person(country=values.get("country") or (instance.country if instance else ""))
+    probe = _CountryOf(values.get("country") or (instance.country if instance else ""))
     details = {}
     for kind, (_model, validate) in DETAILS.items():
         items = data.get(kind, [])
@@ -251,6 +265,9 @@ def _check_unique_in_payload(details, errors):
             seen_ids.add((item["system"], item["value"]))
 
 
+_COMPOSED_FROM = ("given_name", "preferred_name", "family_name")
+
+
 def _finish_person_values(values, instance=None):
     """Compose the display name from the name parts unless the user chose one of their own."""
     if values.get("display_name"):
@@ -258,8 +275,8 @@ def _finish_person_values(values, instance=None):
     chosen = instance is not None and instance.display_name != instance.compose_display_name()
     if chosen and "display_name" not in values:
         return values  # a display name the user chose stays
-    probe = Person(**{k: values.get(k, getattr(instance, k) if instance else "") for k in NAME_FIELDS})
-    composed = probe.compose_display_name()
+    names = {k: values.get(k, getattr(instance, k) if instance else "") for k in _COMPOSED_FROM}
+    composed = compose_display_name(**names)
     if composed:
         values["display_name"] = composed
     return values
@@ -326,6 +343,11 @@ def check_update_person(person, *, changes, actor):
 def do_update_person(person, *, changes, actor):
     """Apply validated changes, record them, announce them after commit."""
     return do_update(person, changes=changes, actor=actor, event="person.updated")
+
+
+def bulk_person_updates(*, actor):
+    """do_update_person for many people, written together by its save() (imports): see core BulkUpdate."""
+    return BulkUpdate(actor=actor, event="person.updated")
 
 
 def check_delete_person(person, *, actor):
@@ -559,8 +581,12 @@ def check_delete_organisation(organisation, *, actor):
         raise ValidationError(
             {
                 "parent": [
-                    _("Move or delete its %(n)d child organisations first.")
-                    % {"n": organisation.children.count()}
+                    ngettext(
+                        "Move or delete its %(n)d child organisation first.",
+                        "Move or delete its %(n)d child organisations first.",
+                        count := organisation.children.count(),
+                    )
+                    % {"n": count}
                 ]
             }
         )
@@ -665,8 +691,12 @@ def check_delete_relationship_type(rtype, *, actor):
         raise ValidationError(
             {
                 "type": [
-                    _("%(n)d relationships use this type; remove them first.")
-                    % {"n": rtype.relationships.count()}
+                    ngettext(
+                        "%(n)d relationship uses this type; remove it first.",
+                        "%(n)d relationships use this type; remove them first.",
+                        count := rtype.relationships.count(),
+                    )
+                    % {"n": count}
                 ]
             }
         )

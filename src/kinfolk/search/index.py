@@ -14,6 +14,7 @@ from contextvars import ContextVar
 import phonenumbers
 from django.db import transaction
 
+from kinfolk.core.db import ids_lookup
 from kinfolk.identity.normalize import name_key
 from kinfolk.people.models import EmailAddress, List, Organisation, Person, PhoneNumber
 from kinfolk.search.backends import backend
@@ -64,20 +65,20 @@ def person_entries(ids):
     for chunk in _chunks(ids):
         emails, phones = defaultdict(list), defaultdict(list)
         for pid, email in (
-            EmailAddress.objects.filter(person_id__in=chunk)
+            EmailAddress.objects.filter(**ids_lookup("person_id", chunk))
             .order_by("-is_primary", "id")
             .values_list("person_id", "email")
         ):
             emails[pid].append(email)
         for pid, number in (
-            PhoneNumber.objects.filter(person_id__in=chunk)
+            PhoneNumber.objects.filter(**ids_lookup("person_id", chunk))
             .order_by("-is_primary", "id")
             .values_list("person_id", "number")
         ):
             phones[pid].append(number)
-        for pid, display, given, middle, family, preferred in Person.objects.filter(pk__in=chunk).values_list(
-            "pk", "display_name", "given_name", "middle_name", "family_name", "preferred_name"
-        ):
+        for pid, display, given, middle, family, preferred in Person.objects.filter(
+            **ids_lookup("pk", chunk)
+        ).values_list("pk", "display_name", "given_name", "middle_name", "family_name", "preferred_name"):
             names = " ".join(dict.fromkeys(p for p in (display, given, middle, family, preferred) if p))
             subtitle = " · ".join(p for p in (emails[pid][:1] + phones[pid][:1]) if p)
             entries.append(
@@ -146,9 +147,12 @@ def reindex(kind, ids):
     engine = backend()
     written = 0
     for chunk in _chunks(ids):
-        old = list(SearchEntry.objects.filter(kind=kind, object_id__in=chunk).values_list("pk", flat=True))
+        old = SearchEntry.objects.filter(kind=kind, **ids_lookup("object_id", chunk)).values_list(
+            "pk", flat=True
+        )
+        old = list(old)
         engine.delete(old)
-        SearchEntry.objects.filter(pk__in=old).delete()
+        SearchEntry.objects.filter(**ids_lookup("pk", old)).delete()
         entries = SearchEntry.objects.bulk_create(BUILDERS[kind](chunk), batch_size=500)
         engine.write((e.pk, e.document) for e in entries)
         written += len(entries)

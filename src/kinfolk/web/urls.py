@@ -81,6 +81,7 @@ urlpatterns = [
     path("views/<str:kind>/save/", lists.save_view, name="save_view"),
     path("views/<int:pk>/delete/", lists.delete_view, name="delete_view"),
     path("settings/", settings.settings_home, name="settings"),
+    path("settings/profile/", settings.profile, name="settings_profile"),
     path("settings/teams/", settings.teams, name="settings_teams"),
     path("settings/teams/<int:pk>/", settings.team, name="settings_team"),
     path("settings/users/", settings.users, name="settings_users"),

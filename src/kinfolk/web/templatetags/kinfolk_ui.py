@@ -1,7 +1,8 @@
-"""Template helpers of the design system: sanitised notes, query strings, field errors."""
+"""Template helpers of the design system: sanitised notes, query strings, field errors, grouped numbers."""
 
 import nh3
 from django import template
+from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -53,3 +54,11 @@ def get_item(mapping, key):
 def get_attr(obj, name):
     """An attribute named by the view (never by the user), for forms built from a list of fields."""
     return getattr(obj, str(name), "")
+
+
+@register.filter
+def number(value):
+    """A count written the reader's way, digits grouped: 1,234,567 in English, 1.234.567 in German."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return number_format(value, force_grouping=True)

@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 
 def visible_or_404(model, actor, pk, queryset=None):
@@ -20,7 +21,7 @@ def visible_or_404(model, actor, pk, queryset=None):
 def error_dict(exc):
     """{field: [messages]} from a ValidationError or PermissionDenied raised by a service."""
     if isinstance(exc, PermissionDenied):
-        return {"__all__": [str(exc) or "Not allowed."]}
+        return {"__all__": [str(exc) or _("Not allowed.")]}
     if hasattr(exc, "error_dict"):
         return exc.message_dict
     return {"__all__": list(exc.messages)}

@@ -130,6 +130,23 @@ def people_bulk(request):
     return _bulk(request, "people")
 
 
+def _bulk_done(action, kind, count):
+    """The message after a bulk action changed `count` records (each language has its own plural)."""
+    if action == "list":
+        return ngettext(
+            "Added %(count)d person to “%(name)s”.", "Added %(count)d people to “%(name)s”.", count
+        )
+    if kind == "people":
+        return ngettext(
+            "Tagged %(count)d person with “%(name)s”.", "Tagged %(count)d people with “%(name)s”.", count
+        )
+    return ngettext(
+        "Tagged %(count)d organisation with “%(name)s”.",
+        "Tagged %(count)d organisations with “%(name)s”.",
+        count,
+    )
+
+
 @login_required
 @require_POST
 def organisations_bulk(request):
@@ -169,14 +186,9 @@ def _bulk(request, kind):
         target = Tag.objects.visible_to(actor).filter(pk=posted_id(request, "tag")).first()
         team = Team.objects.filter(pk=posted_id(request, "team")).first()
         apply = lambda record: check_tag(record, target, team=team, actor=actor)  # noqa: E731
-        if kind == "people":
-            done = _("Tagged %(count)d people with “%(name)s”.")
-        else:
-            done = _("Tagged %(count)d organisations with “%(name)s”.")
     elif action == "list" and kind == "people":
         target = List.objects.visible_to(actor).filter(pk=posted_id(request, "list")).first()
         apply = lambda person: check_add_to_list(target, person, actor=actor)  # noqa: E731
-        done = _("Added %(count)d people to “%(name)s”.")
     else:
         messages.error(request, _("Choose what to do with the chosen rows."))
         return redirect(back)
@@ -191,7 +203,9 @@ def _bulk(request, kind):
             failures.append(f"{record}: {' '.join(m for ms in error_dict(exc).values() for m in ms)}")
     done_count = len(chosen) - len(failures)
     if done_count:
-        messages.success(request, done % {"count": done_count, "name": target.name})
+        messages.success(
+            request, _bulk_done(action, kind, done_count) % {"count": done_count, "name": target.name}
+        )
     if failures:
         messages.error(
             request,

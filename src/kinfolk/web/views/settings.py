@@ -1,9 +1,11 @@
-"""Settings: teams and memberships, users and roles, relationship types, tags and lists."""
+"""Settings: my preferences, teams and memberships, users and roles, relationship types, tags and lists."""
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -24,7 +26,41 @@ def _render(request, template, section, context, status=200):
 
 @login_required
 def settings_home(request):
-    return redirect("web:settings_teams")
+    return redirect("web:settings_profile")
+
+
+@login_required
+def profile(request):
+    """My preferences: the language and time zone Kinfolk shows me pages, dates and numbers in."""
+    user = request.user
+    errors = {}
+    if request.method == "POST":
+        data = post_data(request, ("language", "time_zone"))
+        saved, errors = call_service(
+            request, access_services.check_update_preferences, user, data=data, actor=user
+        )
+        if saved:
+            # Said in the language just chosen: the toast is the first thing shown in it.
+            with translation.override(saved.language or translation.get_language_from_request(request)):
+                messages.success(request, _("Your preferences are saved."))
+            return redirect("web:settings_profile")
+    form = request.POST if errors else {"language": user.language, "time_zone": user.time_zone}
+    return _render(
+        request,
+        "profile.html",
+        "profile",
+        {
+            "form": form,
+            "errors": errors,
+            "languages": [
+                (code, translation.get_language_info(code)["name_local"])
+                for code, _n in django_settings.LANGUAGES
+            ],
+            "time_zones": sorted(access_services.time_zone_names()),
+            "default_time_zone": django_settings.TIME_ZONE,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @login_required
@@ -63,7 +99,7 @@ def team(request, pk):
             else:
                 _m, errors = call_service(request, access_services.check_add_member, team, member,
                                           role=request.POST.get("role", ""), actor=request.user,
-                                          success=_("%(user)s is now %(role)s.") % {"user": member, "role": request.POST.get("role", "")})  # fmt: skip
+                                          success=_("%(user)s is now %(role)s.") % {"user": member, "role": dict(Role.choices).get(request.POST.get("role", ""), "")})  # fmt: skip
         elif action == "remove":
             membership = Membership.objects.filter(team=team, pk=posted_id(request, "membership")).first()
             if membership:
