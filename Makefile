@@ -57,6 +57,8 @@ REPEAT ?= 3
 PEERS  ?= 0
 bench: setup
 	@if [ "$(PEERS)" = 1 ]; then bash bench/setup_peers.sh; fi
+	@case ",$(ONLY)," in *,api,*) command -v wrk >/dev/null || { echo "Installing wrk, the API benchmark's load generator (apt-get install -y wrk)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || echo "No wrk: the API benchmark uses its Python load generator"; };; esac
 	BENCH_COMMAND="make bench ONLY=$(ONLY) SCALE=$(SCALE) DB=$(DB) REPEAT=$(REPEAT) PEERS=$(PEERS)" \
 		$(BIN)/python -m bench --only $(ONLY) --scale $(SCALE) --db $(DB) --repeat $(REPEAT) \
 		$$( [ "$(PEERS)" = 1 ] && echo --peers || echo --no-peers )

@@ -169,3 +169,32 @@ def test_every_list_endpoint_has_a_query_count_test():
     from kinfolk.api.urls import router
 
     assert {prefix for prefix, _viewset, _basename in router.registry} == set(GROW)
+
+
+def test_get_one_unrestricted_person_does_not_ask_for_restrictions(team_a):
+    user = make_user("reader2", teams=[(team_a, Role.MEMBER)])
+    person = make_person(actor=user, emails=[{"email": "open@example.org"}])
+    api = Api(make_token(user, team_a, "read"))
+    api.get(f"people/{person.pk}/")
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(f"people/{person.pk}/")
+    assert response.json()["restricted_to_teams"] == []
+    # token with its user and role, the person, five kinds of details
+    reads = _data_queries(queries)
+    assert len(reads) == 7, [sql[:80] for sql in reads]
+    assert not any("people_personrestriction" in sql.split(" WHERE ")[0] for sql in reads)
+
+
+def test_a_list_fetches_only_the_details_its_fields_ask_for(team_a):
+    user = make_user("reader3", teams=[(team_a, Role.MEMBER)])
+    _person({"user": user, "team": team_a})
+    api = Api(make_token(user, team_a, "read"))
+    api.get("people/")
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get("people/", {"fields": "id,display_name,emails"})
+    assert set(response.json()["results"][0]) == {"id", "display_name", "emails"}
+    assert response.json()["results"][0]["emails"][0]["email"].endswith("@example.org")
+    reads = _data_queries(queries)
+    # token, the page, its emails (and the restricted person's teams): no phones, addresses, …
+    assert len(reads) == 4, [sql[:80] for sql in reads]
+    assert not any("people_phonenumber" in sql for sql in reads)

@@ -81,6 +81,52 @@ def test_token_stops_working_when_its_user_leaves_the_team(member, team_a):
     assert api.get("people/").status_code == 401
 
 
+def test_a_token_seen_before_still_sees_every_change_on_the_next_request(member, team_a):
+    # Given a token this process has already recognised (and keeps)
+    from kinfolk.access.actors import SYSTEM
+    from kinfolk.access.services import check_add_member, check_set_user_active
+    from kinfolk.access.tokens import _SEEN
+
+    token, secret = check_create_token(
+        user=member, data={"name": "k", "team": team_a.pk, "scope": "write"}, actor=member
+    )
+    api = Api(secret)
+    assert api.post("lists/", {"team": team_a.pk, "name": "One"}).status_code == 201
+    assert token.key_hash in _SEEN
+    # When its user becomes a viewer, the very next write is refused and reads still work
+    check_add_member(team_a, member, role=Role.VIEWER, actor=SYSTEM)
+    assert api.post("lists/", {"team": team_a.pk, "name": "Two"}).status_code == 403
+    assert api.get("people/").status_code == 200
+    # A change made behind the services' back (no hook to tell anyone) is seen as well
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert api.get("people/").status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + datetime.timedelta(days=1))
+    assert api.get("people/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    assert api.get("people/").status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
+    assert api.get("me/").json()["teams"][0]["role"] == "viewer"
+    # And a deactivated user's token stops at once
+    check_set_user_active(member, active=False, actor=SYSTEM)
+    assert api.get("people/").status_code == 401
+
+
+def test_a_kept_token_is_each_request_s_own_copy(member, team_a):
+    from kinfolk.access.tokens import _SEEN, actor_for, find_active
+
+    _token, secret = check_create_token(user=member, data={"name": "c", "team": team_a.pk}, actor=member)
+    first = find_active(secret)
+    # What one request caches on its token, its user and its actor...
+    assert first.user.team_roles == {team_a.pk: Role.MEMBER}
+    assert first.team == team_a
+    assert actor_for(first).team_ids == {team_a.pk}
+    second = find_active(secret)
+    assert second is not first and second.user is not first.user
+    kept = _SEEN[first.key_hash][1]
+    assert "team_roles" not in kept.user.__dict__  # ...never reaches the kept token or the next request
+    assert "team" not in kept._state.fields_cache
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [
@@ -133,6 +179,20 @@ def test_database_counter_is_shared_not_per_process(db):
     assert [first.hit("t", 3, 60), second.hit("t", 3, 60), first.hit("t", 3, 60)] == [True, True, True]
     assert second.hit("t", 3, 60) is False
     assert first.hit("t", 3, 120) is True  # a new window starts afresh
+
+
+def test_database_counter_leases_never_exceed_the_limit(db):
+    # Given two web processes and a limit of 300 a minute: each takes 3 requests per UPDATE
+    from kinfolk.api.models import RateCounter
+    from kinfolk.api.throttling import lease_size
+
+    assert lease_size(300) == 3 and lease_size(199) == 1 and lease_size(10**9) == 16
+    first, second = DatabaseCounter(), DatabaseCounter()
+    allowed = sum(counter.hit("lease", 300, 60) for _ in range(200) for counter in (first, second))
+    # Then the shared row never passes the limit, and only unspent leases (< 2 x 3) are refused early
+    assert RateCounter.objects.get(bucket="lease", window=60).count <= 300
+    assert 300 - 2 * 3 < allowed <= 300
+    assert first.hit("lease", 300, 120) is True  # a new window starts afresh
 
 
 REDIS_URL = os.environ.get("KINFOLK_TEST_REDIS_URL") or "redis://127.0.0.1:6379/2"

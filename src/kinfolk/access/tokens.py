@@ -1,9 +1,11 @@
 """API tokens: how a secret is made, recognised, and turned into the actor a request acts as."""
 
 import copy
+import functools
 import hashlib
 import secrets
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -23,18 +25,82 @@ def hash_secret(raw):
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+# What a request acts as, recognised again without the ORM: each web process keeps the tokens it has
+# seen, and every request re-reads, in one short query, every column the actor is made of (the
+# token's row, its user's, the user's role in the token's team). Only when these are exactly as they
+# were is the kept token reused, so revocation, expiry, deactivation or a change of team or role takes
+# effect on the very next request, in every process.
+_SEEN = {}  # key hash -> (signature row, token with its user and team_role)
+_SEEN_MAX = 1000
+_TOKEN_COLUMNS = ("id", "user_id", "team_id", "name", "scope", "expires_at", "revoked_at", "rate_limit")
+_USER_COLUMNS = ("is_active", "is_org_admin", "username", "first_name", "last_name", "email", "language",
+                 "time_zone", "is_staff", "is_superuser")  # fmt: skip
+
+
+@functools.cache
+def _signature_sql(vendor):
+    """The one query of a known token, compiled by the ORM once; it takes the key hash as its one parameter."""
+    marker = "kinfolk-key-hash"
+    role = Membership.objects.filter(user_id=OuterRef("user_id"), team_id=OuterRef("team_id")).values("role")
+    rows = (
+        ApiToken.objects.filter(key_hash=marker)
+        .annotate(team_role=Subquery(role[:1]))
+        .order_by()
+        .values_list(*_TOKEN_COLUMNS, *(f"user__{c}" for c in _USER_COLUMNS), "team_role")
+    )
+    sql, params = rows.query.sql_with_params()
+    if list(params) != [marker]:
+        raise RuntimeError(f"The token query takes parameters {params!r}, not just the key hash.")
+    return sql
+
+
+def _signature(key_hash):
+    with connection.cursor() as cursor:
+        cursor.execute(_signature_sql(connection.vendor), [key_hash])
+        return cursor.fetchone()
+
+
+def _load(key_hash):
+    role = Membership.objects.filter(user_id=OuterRef("user_id"), team_id=OuterRef("team_id")).values("role")
+    return (
+        ApiToken.objects.select_related("user")
+        .annotate(team_role=Subquery(role[:1]))
+        .filter(key_hash=key_hash)
+        .first()
+    )
+
+
+def _fresh(kept):
+    """A request's own copy of a kept token and its user: what one request caches on them stays its own."""
+    token = copy.copy(kept)  # Django copies the instance state and its cache of related objects
+    user = copy.copy(kept.user)
+    token._state.fields_cache = {"user": user}
+    return token
+
+
 def find_active(raw):
     """The active token for a presented secret (with its user and the user's role in its team), or None."""
     if not raw.startswith(PREFIX) or len(raw) > 200:
         return None
-    role = Membership.objects.filter(user_id=OuterRef("user_id"), team_id=OuterRef("team_id")).values("role")
-    token = (
-        ApiToken.objects.select_related("user")
-        .annotate(team_role=Subquery(role[:1]))
-        .filter(key_hash=hash_secret(raw))
-        .first()
-    )
-    if token is None or not token.is_active or not token.user.is_active:
+    key_hash = hash_secret(raw)
+    signature = _signature(key_hash)
+    if signature is None:
+        _SEEN.pop(key_hash, None)
+        return None
+    seen = _SEEN.get(key_hash)
+    if seen is not None and seen[0] == signature:
+        token = _fresh(seen[1])
+    else:
+        # Read after the signature: if something changed in between, the next request's signature differs
+        # from the one kept here and the token is loaded again; a kept token is never newer than it claims.
+        token = _load(key_hash)
+        if token is None:
+            return None
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[key_hash] = (signature, token)
+        token = _fresh(token)
+    if not token.is_active or not token.user.is_active:
         return None
     return token
 
@@ -68,6 +134,13 @@ def actor_for(token):
     actor.api_token = token
     actor.save = _refuse_save
     return actor
+
+
+def note_touch(token, now):
+    """After do_touch_token: the kept copy knows too, so that this process touches again in a minute, not now."""
+    seen = _SEEN.get(token.key_hash)
+    if seen is not None:
+        seen[1].last_used_at = now
 
 
 def scope_allows_writes(token):

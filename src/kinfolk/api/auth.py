@@ -35,6 +35,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if tokens.due_for_touch(token, now):
             do_touch_token(token, now=now)
+            tokens.note_touch(token, now)
         return actor, token
 
     def authenticate_header(self, request):

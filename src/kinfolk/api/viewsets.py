@@ -9,6 +9,7 @@ import hashlib
 import json
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -114,6 +115,9 @@ class KinfolkViewSet(viewsets.GenericViewSet):
     ordering = ["-id"]
     select_related = ()
     prefetch_related = ()
+    # (relation, flag): prefetch the relation only for the records whose boolean field `flag` is true;
+    # the others are known to have none, and their serializer answers without asking the database.
+    prefetch_if = ()
     write_serializer_class = None  # input types for POST (default: serializer_class)
     update_serializer_class = None  # input types for PATCH (default: write_serializer_class)
 
@@ -127,9 +131,23 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         queryset = self.model.objects.visible_to(self.actor)
         if self.select_related:
             queryset = queryset.select_related(*self.select_related)
-        if self.prefetch_related:
-            queryset = queryset.prefetch_related(*self.prefetch_related)
+        prefetches = self.get_prefetches(self.sparse_wanted())
+        if prefetches:
+            queryset = queryset.prefetch_related(*prefetches)
         return queryset
+
+    def sparse_wanted(self):
+        """A list's ?fields= (None: all): what it leaves out is neither fetched nor rendered.
+
+        A single record is always rendered in full, since its ETag is of the full representation.
+        """
+        if self.action != "list" or getattr(self, "swagger_fake_view", False):
+            return None
+        return sparse_fields(self.request, self.get_serializer_class())
+
+    def get_prefetches(self, wanted):
+        """The prefetch lookups for records rendered with only the fields `wanted` (None: all)."""
+        return self.prefetch_related
 
     def get_object(self, for_update=False):
         raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
@@ -141,8 +159,25 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         obj = queryset.filter(pk=int(raw)).first()
         if obj is None:
             raise exceptions.NotFound()
+        self.load_related([obj])
         self.check_object_permissions(self.request, obj)
         return obj
+
+    def load_related(self, records):
+        """What fetched records need besides their rows and prefetches, before they are rendered."""
+        self.complete(records, self.sparse_wanted())
+
+    @classmethod
+    def complete(cls, records, wanted=None):
+        """Load what rendering `records` with the fields `wanted` (None: all) needs besides their rows
+        and prefetch_related; also for renderings outside a request (webhook payloads).
+
+        Here: each `prefetch_if` relation, in one query, for the records flagged as having some.
+        """
+        for relation, flag in cls.prefetch_if:
+            flagged = [r for r in records if getattr(r, flag)]
+            if flagged:
+                prefetch_related_objects(flagged, relation)
 
     # -- request life cycle: the token names the audit trail; Idempotency-Key claims and stores --
 
@@ -225,18 +260,21 @@ class KinfolkViewSet(viewsets.GenericViewSet):
 
     def reload(self, obj):
         """The record again through the read path (with its prefetches) for the response."""
-        return self.get_queryset().get(pk=obj.pk)
+        record = self.get_queryset().get(pk=obj.pk)
+        self.load_related([record])
+        return record
 
 
 class ListModelMixin:
     @extend_schema(parameters=[FIELDS_PARAM])
     def list(self, request, *args, **kwargs):
-        wanted = sparse_fields(request, self.get_serializer_class())
+        wanted = self.sparse_wanted()
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        serializer = self.get_serializer(page, many=True)
-        data = serializer.data
-        if wanted is not None:
+        self.load_related(page)
+        context = {**self.get_serializer_context(), "fields": wanted}
+        data = self.get_serializer_class()(page, many=True, context=context).data
+        if wanted is not None:  # a serializer with its own to_representation renders every field
             data = [trim(item, wanted) for item in data]
         return self.get_paginated_response(data)
 

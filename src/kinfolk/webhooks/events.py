@@ -57,8 +57,10 @@ def _records(label, ids):
         queryset = queryset.select_related(*viewset.select_related)
     if viewset.prefetch_related:
         queryset = queryset.prefetch_related(*viewset.prefetch_related)
+    records = list(queryset)
+    viewset.complete(records)
     serializer_class = viewset.serializer_class
-    return {obj.pk: dict(serializer_class(obj).data) for obj in queryset}
+    return {obj.pk: dict(serializer_class(obj).data) for obj in records}
 
 
 def payload_for(event, record):
