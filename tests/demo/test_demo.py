@@ -175,3 +175,43 @@ def test_demo_restricted_people_are_hidden_from_other_teams(demo_home):
     fundraiser = User.objects.get(username="fundraiser")
     assert Person.objects.visible_to(events_user).filter(is_restricted=True).count() == 0
     assert Person.objects.visible_to(fundraiser).filter(is_restricted=True).count() == restricted.count()
+
+
+def test_demo_families_share_a_home_but_strangers_do_not(demo_home):
+    # given a demo of 1,000 people
+    from collections import Counter
+
+    from kinfolk.identity.matching import given_key
+    from kinfolk.people.models import HouseholdMember, PostalAddress
+
+    with acting("cli"):
+        summary = generate(people=1000, seed=5)
+    # then some people live with relatives, each family one household with one head
+    members = list(HouseholdMember.objects.values_list("household_id", "person_id", "role"))
+    households = {h for h, _p, _r in members}
+    assert summary["households"] == len(households) > 10
+    assert sum(role == "head" for _h, _p, role in members) == len(households)
+    # relatives have a given name and an email of their own, and the address of their household
+    planted = {pid for pair in planted_duplicates() for pid in pair}
+    for household in households:
+        people = list(
+            Person.objects.filter(household_memberships__household_id=household).prefetch_related(
+                "emails", "postaladdresss"
+            )
+        )
+        assert len(people) >= 2
+        assert len({given_key(p.given_name) for p in people}) == len(people)
+        assert len({e.normalized for p in people for e in p.emails.all()}) == len(people)
+        homes = {(a.street, a.postal_code) for p in people for a in p.postaladdresss.all()}
+        assert len(homes) <= 1
+    assert planted
+    # outside households and planted duplicates, phones and homes are (nearly) everyone's own
+    relatives = {p for _h, p, _r in members}
+    numbers = Counter(
+        PhoneNumber.objects.exclude(person_id__in=relatives | planted).values_list("number", flat=True)
+    )
+    assert max(numbers.values()) <= 2
+    homes = Counter(
+        PostalAddress.objects.exclude(person_id__in=relatives | planted).values_list("street", "postal_code")
+    )
+    assert max(homes.values()) <= 2

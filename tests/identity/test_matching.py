@@ -297,3 +297,55 @@ def test_a_person_always_meets_their_own_copy(profile):
     assert keys == blocking_keys(copy)
     if keys:
         assert Scorer(default_rules()).compare(profile, copy)[0] >= 0
+
+
+def test_short_given_names_two_slips_apart_at_one_home_are_two_people():
+    # Given relatives at one home with short given names two slips apart (not one name mistyped)
+    for first, second in (("Marc", "Karl"), ("Rosie", "Ross"), ("Emin", "Ezgin")):
+        p = make_profile(1, given_name=first, family_name="Powell", emails=["a@example.org"], **HOME)
+        q = make_profile(2, given_name=second, family_name="Powell", emails=["b@example.org"], **HOME)
+        score, reasons = score_pair(p, q, default_rules())
+        # Then their home counts once and they are not suggested
+        assert reasons[-1] == HOUSEHOLD_REASON, (first, second)
+        assert score < 10.5
+    # while one slip in a short name is still the same name
+    p = make_profile(1, given_name="Anna", family_name="Powell", emails=["a@example.org"], **HOME)
+    q = make_profile(2, given_name="Anan", family_name="Powell", **HOME)
+    assert HOUSEHOLD_REASON not in score_pair(p, q, default_rules())[1]
+
+
+def test_a_relatives_duplicate_with_swapped_names_is_still_another_person():
+    # Given Patricia Bruneau and a record of her husband Grégoire written family name first, at one home
+    p = make_profile(1, given_name="Patricia", family_name="Bruneau", emails=["p@example.fr"], **HOME)
+    q = make_profile(2, given_name="Bruneau", family_name="Grégoire", **HOME)
+    score, reasons = score_pair(p, q, default_rules())
+    # Then the swapped reading is taken, but the given names differ clearly: one household
+    assert reasons[1] == "given and family names swapped"
+    assert reasons[-1] == HOUSEHOLD_REASON
+    assert score < 10.5
+
+
+def test_initials_in_any_script_and_one_kanji_names():
+    assert [given_key(x) for x in ("A.", "A", "く.", "篤.", "充", "Bob")] == [
+        "a",
+        "a",
+        "k",
+        "d",
+        "chong",
+        "robert",
+    ]
+    # an initial agrees with the name it starts
+    p = make_profile(1, given_name="くみ子", family_name="田中", emails=["k@example.jp"])
+    q = make_profile(2, given_name="く.", family_name="田中", emails=["k@example.jp"])
+    assert score_pair(p, q, default_rules())[1][1:3] == ["given name Jaro-Winkler 0.90", "family name same"]
+
+
+def test_a_nicknames_full_name_is_not_compared_letter_by_letter():
+    # Tina is short for Christine, which is no spelling of Christopher
+    p = make_profile(1, given_name="Christopher", family_name="Johnson")
+    q = make_profile(2, given_name="Tina", family_name="Johnson")
+    assert score_pair(p, q, default_rules())[1][0].startswith("given name differs")
+    # while Bob and Robert are one name
+    q = make_profile(2, given_name="Bob", family_name="Johnson")
+    p = make_profile(1, given_name="Robert", family_name="Johnson")
+    assert score_pair(p, q, default_rules())[1][0] == "given name same"

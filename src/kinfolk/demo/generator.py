@@ -4,11 +4,11 @@ import csv
 import datetime
 import hashlib
 import random
+import re
 
 import phonenumbers
 from anyascii import anyascii
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from faker import Faker
@@ -17,7 +17,7 @@ from kinfolk.access.actors import SYSTEM
 from kinfolk.access.models import Role, Team, User
 from kinfolk.access.services import check_add_member, check_create_team, check_create_user
 from kinfolk.activities.models import Activity
-from kinfolk.identity.normalize import normalize_phone
+from kinfolk.identity.matching import given_key
 from kinfolk.people import services as people_services
 from kinfolk.people.bulk import bulk_create_affiliations, bulk_create_people, bulk_insert
 from kinfolk.people.models import (
@@ -34,11 +34,13 @@ from kinfolk.people.models import (
 )
 
 CHUNK = 5000
+FAMILY_SHARE = 0.06  # people who live with one to three relatives (a household)
 LOCALES = {
     "en_GB": "GB", "en_US": "US", "de_DE": "DE", "fr_FR": "FR", "es_ES": "ES", "it_IT": "IT",
     "pt_BR": "BR", "pl_PL": "PL", "nl_NL": "NL", "sv_SE": "SE", "ja_JP": "JP", "hi_IN": "IN", "tr_TR": "TR",
 }  # fmt: skip
 LOCALES_LIST = list(LOCALES)
+LOCALE_OF = {country: locale for locale, country in LOCALES.items()}
 TIME_ZONES = {"GB": "Europe/London", "US": "America/New_York", "DE": "Europe/Berlin", "FR": "Europe/Paris",
               "ES": "Europe/Madrid", "IT": "Europe/Rome", "BR": "America/Sao_Paulo", "PL": "Europe/Warsaw",
               "NL": "Europe/Amsterdam", "SE": "Europe/Stockholm", "JP": "Asia/Tokyo", "IN": "Asia/Kolkata",
@@ -75,7 +77,16 @@ LISTS = {
 
 
 class Pools:
-    """Names, streets and phone numbers per locale, drawn once from Faker (Faker per field is too slow)."""
+    """Names, streets, places and phone number plans per locale, drawn once from Faker (Faker per
+    field is too slow).
+
+    Names come from small pools, as in life (a few hundred given and family names cover most people
+    of a country); phone numbers and homes do not: each person draws a number of their own from ten
+    million per country and a house number on one of hundreds of streets in one of a hundred
+    places, so that, as in a real population, only the members of one household share a home and
+    a home phone. (Pools of sixty numbers and forty addresses per country made a thousand
+    strangers share each number at a million people, a coincidence no real data set has.)
+    """
 
     def __init__(self, seed, size=150):
         self.locales = {}
@@ -84,32 +95,44 @@ class Pools:
             fake.seed_instance(seed)
             first = sorted({fake.first_name() for _ in range(size)})
             last = sorted({fake.last_name() for _ in range(size)})
-            places = [
-                (fake.street_address().replace("\n", ", "), fake.city(), fake.postcode()) for _ in range(40)
-            ]
-            self.locales[locale] = (country, first, last, places, _phones(country, seed))
+            streets = sorted({fake.street_address().replace("\n", ", ") for _ in range(300)})
+            places = [(fake.city(), fake.postcode()[:20]) for _ in range(100)]
+            self.locales[locale] = (country, first, last, (streets, places), _phone_plan(country))
         fake = Faker("en_US")
         fake.seed_instance(seed)
         self.companies = sorted({fake.company() for _ in range(400)})
 
 
-def _phones(country, seed):
-    """Valid numbers for country: the example mobile with its last digits varied, checked by the normaliser."""
+_DIGITS = re.compile(r"\d+")
+_PHONE_DIGITS = 7  # the digits drawn per number: ten million numbers per country
+
+
+def _phone_plan(country):
+    """(country calling code, national prefix, region) for numbers like the country's example mobile."""
     example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
     national = str(example.national_number)
-    rng = random.Random(f"{seed}-{country}")
-    found = []
-    for _ in range(200):
-        candidate = national[:-3] + f"{rng.randrange(1000):03d}"
-        number = f"+{example.country_code}{candidate}"
-        try:
-            normalize_phone(number)
-        except ValidationError:
-            continue
-        found.append(candidate)
-        if len(found) >= 60:
-            break
-    return found or [national]
+    return example.country_code, national[:-_PHONE_DIGITS], country
+
+
+def _phone(rng, plan):
+    """A valid number of the plan, in E.164 (the last seven digits drawn; an invalid draw is redrawn)."""
+    code, prefix, region = plan
+    for _ in range(20):
+        national = f"{prefix}{rng.randrange(10**_PHONE_DIGITS):0{_PHONE_DIGITS}d}"
+        number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+        if phonenumbers.is_valid_number_for_region(number, region):
+            return f"+{code}{national}"
+    raise ValueError(f"no valid phone number found for {region}")
+
+
+def _address(rng, home_pools, country):
+    """A home: a street of the pool with a house number of its own, in one of the pool's places."""
+    streets, places = home_pools
+    street = rng.choice(streets)
+    number = str(rng.randrange(1, 1000))
+    street = _DIGITS.sub(number, street, count=1) if _DIGITS.search(street) else f"{street} {number}"
+    city, postcode = rng.choice(places)
+    return {"street": street, "locality": city, "postal_code": postcode, "country": country}
 
 
 def _ascii_name(text):
@@ -233,16 +256,28 @@ class UniqueEmails:
         return email
 
 
-def _person(rng, pools, key, emails=None):
+def _person(rng, pools, key, emails=None, *, relative_of=None, taken=()):
     """One person as validate_person returns it: (values, details).
 
-    The pieces come from pools that passed the normalisers (phones) or are made in their normal
-    form (lower-case ASCII emails), so the 1M-row path skips per-row validation; tests check that
-    every email and phone written equals its normalised form.
+    The pieces are made in their normal form (phones valid in E.164, lower-case ASCII emails), so
+    the 1M-row path skips per-row validation; tests check that every email and phone written
+    equals its normalised form.
+
+    relative_of is the (values, details) of someone this person lives with: the same country and
+    home, usually the same family name, half the time the same (home) phone, but a given name and
+    an email address of their own (a given name not in `taken`, the names of the family so far).
+    Such people are not duplicates of each other: they are what
+    duplicate detection must not merge.
     """
-    locale = rng.choice(LOCALES_LIST)
-    country, first, last, places, phones = pools.locales[locale]
+    head_values, head_details = relative_of or ({}, {})
+    locale = LOCALE_OF[head_values["country"]] if relative_of else rng.choice(LOCALES_LIST)
+    country, first, last, home_pools, plan = pools.locales[locale]
     given, family = rng.choice(first), rng.choice(last)
+    if relative_of:
+        while given_key(given) in taken and len(first) > len(taken):
+            given = rng.choice(first)
+        if rng.random() < 0.8:
+            family = head_values["family_name"]
     values = {"given_name": given, "family_name": family, "country": country}
     # A number from the seed, not the key, so that a second run with the same seed has the same emails.
     local = f"{_ascii_name(given)}.{_ascii_name(family)}{rng.randrange(100)}"
@@ -250,14 +285,15 @@ def _person(rng, pools, key, emails=None):
     email = emails.make(local, domain) if emails is not None else f"{local}@{domain}"
     details = {"emails": [{"email": email, "normalized": email}], "phones": [], "addresses": [],
                "social_profiles": [], "external_ids": [{"system": "demo", "value": key}]}  # fmt: skip
-    if rng.random() < 0.8:
-        number = f"+{phonenumbers.country_code_for_region(country)}{rng.choice(phones)}"
+    if relative_of and head_details["phones"] and rng.random() < 0.5:
+        details["phones"].append(dict(head_details["phones"][0]))
+    elif rng.random() < 0.8:
+        number = _phone(rng, plan)
         details["phones"].append({"number": number, "original": number})
-    if rng.random() < 0.7:
-        street, city, postcode = rng.choice(places)
-        details["addresses"].append(
-            {"street": street, "locality": city, "postal_code": postcode[:20], "country": country}
-        )
+    if relative_of:  # the household's address, if it is known
+        details["addresses"].extend(dict(a) for a in head_details["addresses"][:1])
+    elif rng.random() < 0.7:
+        details["addresses"].append(_address(rng, home_pools, country))
     if rng.random() < 0.2:
         network = rng.choice(["mastodon", "github", "linkedin"])
         details["social_profiles"].append(
@@ -309,8 +345,8 @@ def _distort(rng, original, key, emails=None):
     The duplicate keeps what a person reviewing the pair would need to call it one person: its
     email address, or else both its phone number and its postal address. A record sharing only a
     name with its original is no findable duplicate: in a demo of a million people about five
-    different people share each name, and the demo's phone numbers and streets come from small
-    pools (sixty numbers and forty streets per country), so none of them alone tells people apart.
+    different people share each name; and a phone or an address alone may be a household's, which
+    relatives share (see `_person`), so neither alone tells people apart.
     """
     rng = random.Random(rng.getrandbits(64))  # the planting draws from its own stream
     values, details = original
@@ -388,14 +424,26 @@ def _generate(*, people, seed, progress):
 
 def _chunk(rng, pools, n, start, actor, teams, setup, orgs, out, summary, emails):
     plain, restricted, planted = [], [], []
-    originals = []
+    originals, families = [], []
     n_dups = round(n * rng.uniform(0.05, 0.1))
     n_orig = n - n_dups
-    for i in range(n_orig):
+    i = 0
+    while i < n_orig:
         key = str(start + i)
         person = _person(rng, pools, key, emails)
-        originals.append((key, person))
-        (restricted if rng.random() < 0.01 else plain).append((key, person))
+        family = [(key, person)]
+        if rng.random() < FAMILY_SHARE:  # one to three people living with them
+            for _ in range(min(rng.randint(1, 3), n_orig - i - 1)):
+                relative_key = str(start + i + len(family))
+                taken = {given_key(p[0]["given_name"]) for _k, p in family}
+                relative = _person(rng, pools, relative_key, emails, relative_of=person, taken=taken)
+                family.append((relative_key, relative))
+        if len(family) > 1:
+            families.append([k for k, _p in family])
+        for key, member in family:
+            originals.append((key, member))
+            (restricted if rng.random() < 0.01 else plain).append((key, member))
+        i += len(family)
     for j, (key, person) in enumerate(rng.sample(originals, n_dups)):
         dup_key = str(start + n_orig + j)
         values, details, kinds = _distort(rng, person, key, emails)
@@ -411,14 +459,14 @@ def _chunk(rng, pools, n, start, actor, teams, setup, orgs, out, summary, emails
     summary["duplicates planted"] += n_dups
     summary["restricted people"] += len(restricted)
     names = {ids[k]: _display(p[0]) for k, p in originals}
-    _links(rng, names, actor, teams, setup, orgs, summary)
+    _links(rng, names, [[ids[k] for k in keys] for keys in families], actor, teams, setup, orgs, summary)
 
 
 def _display(values):
     return f"{values['given_name']} {values['family_name']}"
 
 
-def _links(rng, names, actor, teams, setup, orgs, summary):
+def _links(rng, names, families, actor, teams, setup, orgs, summary):
     types, tags, team_tags, lists = setup
     pids = list(names)
     affiliations = []
@@ -443,19 +491,24 @@ def _links(rng, names, actor, teams, setup, orgs, summary):
     )
     bulk_insert(Relationship, rels, actor=actor, probe=probe)
     summary["relationships"] += len(rels)
-    heads = rng.sample(pids, len(pids) // 20)
+    # A household for each family that lives together (see _person), its first member the head.
     households = [
-        {"name": f"{names[p].split()[-1]} household", "head_id": p, "repr": names[p]} for p in heads
+        {"name": f"{names[family[0]].split()[-1]} household", "head_id": family[0], "repr": names[family[0]]}
+        for family in families
     ]
     household_ids = bulk_insert(Household, households, actor=actor)
-    members = [{"household_id": h, "person_id": p, "role": "head", "repr": names[p]}
-               for h, p in zip(household_ids, heads, strict=True)]  # fmt: skip
+    members = [
+        {"household_id": h, "person_id": p, "role": "head" if p == family[0] else "member", "repr": names[p]}
+        for h, family in zip(household_ids, families, strict=True)
+        for p in family
+    ]
     bulk_insert(
         HouseholdMember,
         members,
         actor=actor,
         probe=HouseholdMember(person=Person(display_name="-"), household=Household()),
     )
+    summary["households"] = summary.get("households", 0) + len(households)
     choices = [(teams["Community & Events"][0], t) for t in tags] + team_tags
     taggings = []
     for pid in rng.sample(pids, len(pids) // 4):

@@ -141,8 +141,14 @@ def fold_name(text):
 
 @lru_cache(maxsize=65536)
 def given_key(text):
-    """The canonical given name: folded, first word, nicknames resolved (Bob -> robert)."""
-    folded = fold_name(text).split(" ")[0] if text else ""
+    """The canonical given name: folded, first word, nicknames resolved (Bob -> robert); an initial
+    is one letter in any script (く. and 篤. fold to "ku" and "du": their initials are k and d)."""
+    if not text:
+        return ""
+    folded = fold_name(text).split(" ")[0]
+    written = text.strip()
+    if (len(written) == 2 and written[1] == ".") or (len(written) == 1 and written.isascii()):
+        return folded[:1]  # an initial (one kanji without a dot, 充, is a whole name)
     return NICKNAMES.get(folded, folded)
 
 
@@ -325,10 +331,17 @@ def _similarity(a, b):
 SLIP_SIMILARITY = 0.9
 
 
-def _clearly_different(a, b):
-    """Names more than two typing slips apart (Samahat and Candeniz, Santos and Cardoso): not one name
-    mistyped or spelled another way (a slip next to an umlaut spelling, Gtue -> gtu for Gute, is two)."""
-    return OSA.distance(a, b, score_cutoff=2) > 2
+def _clearly_different(a, b, slips=2):
+    """Names more than `slips` typing slips apart (Samahat and Candeniz, Santos and Cardoso): not one
+    name mistyped or spelled another way (a slip next to an umlaut spelling, Gtue -> gtu for Gute, is
+    two)."""
+    return OSA.distance(a, b, score_cutoff=slips) > slips
+
+
+def _given_slips(a, b):
+    """The slips a given name may have and still be the same name: one in a short name (Marc and Karl,
+    Rosie and Ross are two names of a family, not one mistyped), two in a longer one."""
+    return 1 if min(len(a), len(b)) <= 5 else 2
 
 
 def _given_similarity(a, a_raw, b, b_raw):
@@ -337,20 +350,32 @@ def _given_similarity(a, a_raw, b, b_raw):
         return 1.0
     if len(a) == 1 or len(b) == 1:
         return 0.9 if a[0] == b[0] or a_raw[:1] == b_raw[:1] else 0.0
-    return max(_similarity(a, b), _similarity(a_raw, b_raw) if a_raw != a or b_raw != b else 0.0)
+    raw = _similarity(a_raw, b_raw) if a_raw != a or b_raw != b else 0.0
+    if _is_nickname(a, a_raw) or _is_nickname(b, b_raw):
+        # A nickname's full name is looked up, not written: its spelling says nothing of the other
+        # name's (Tina is Christine, which is not Christopher mistyped).
+        return raw
+    return max(_similarity(a, b), raw)
+
+
+def _is_nickname(canonical, raw):
+    """True if the canonical given name was looked up from a nickname written in raw."""
+    return canonical != raw.split(" ", 1)[0]
 
 
 def _names(p, q):
-    """(given similarity, family similarity, swapped?) taking the better of straight and swapped.
+    """(given similarity, family similarity, swapped?, given names compared, family names compared),
+    taking the better of the straight and the swapped reading.
 
     Symmetric: compare(p, q) and compare(q, p) give the same score.
     """
+    straight_pairs = (p.given, q.given), (p.family, q.family)
     if p.given == q.given and p.family == q.family and p.given and p.family:
-        return 1.0, 1.0, False
+        return 1.0, 1.0, False, *straight_pairs
     given = _given_similarity(p.given, p.given_raw, q.given, q.given_raw) if p.given and q.given else None
     family = _similarity(p.family, q.family) if p.family and q.family else None
     if given == 1.0 and family == 1.0:
-        return given, family, False
+        return given, family, False, *straight_pairs
     straight = (given or 0) + (family or 0)
     # Swapped names score at most 2: they can only win (by 0.2) where the straight reading is weak.
     if straight < 1.8 and p.given and p.family and q.given and q.family:
@@ -360,10 +385,11 @@ def _names(p, q):
             s_given = _given_similarity(a.given, a.given_raw, given_key(b.family), b.family)
             s_family = _similarity(a.family, b.given_raw)
             if s_given + s_family > best:
-                best, result = s_given + s_family, (s_given, s_family, True)
+                pairs = (a.given, given_key(b.family)), (a.family, b.given_raw)
+                best, result = s_given + s_family, (s_given, s_family, True, *pairs)
         if result:
             return result
-    return given, family, False
+    return given, family, False, *straight_pairs
 
 
 class Scorer:
@@ -436,21 +462,23 @@ class Scorer:
                 if any(x.partition(":")[0] in systems for x in theirs):
                     findings.append(("external_id", "disagree", None))
                     score += w["external_id", "disagree"]
-        given, family, swapped = _names(p, q)
+        given, family, swapped, given_pair, family_pair = _names(p, q)
         if swapped:
             findings.append(("names", "swapped", None))
         names_differ = False
-        for fieldname, sim, a, b in (
-            ("given_name", given, p.given, q.given),
-            ("family_name", family, p.family, q.family),
+        for fieldname, sim, (a, b) in (
+            ("given_name", given, given_pair),
+            ("family_name", family, family_pair),
         ):
             if sim is None:
                 continue
             outcome = "agree" if sim == 1.0 else "partial" if sim >= self.limit else "disagree"
             findings.append((fieldname, outcome, sim))
             score += w[fieldname, outcome]
-            if outcome == "disagree" and not swapped and not names_differ:
-                names_differ = _clearly_different(a, b)
+            if outcome == "disagree" and not names_differ:
+                names_differ = _clearly_different(
+                    a, b, _given_slips(a, b) if fieldname == "given_name" else 2
+                )
         if given == 1.0 and family == 1.0 and counts and not swapped:
             # The same full name says less when many people have it (five Maria Silvas in Porto).
             holders = counts("name", f"{phonetic(p.family)}|{p.given}")
