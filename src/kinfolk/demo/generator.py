@@ -35,6 +35,7 @@ from kinfolk.people.models import (
 
 CHUNK = 5000
 FAMILY_SHARE = 0.06  # people who live with one to three relatives (a household)
+FAMILY_ROLES = ["", "partner", "child", "child"]  # the head (marked as such), then who lives with them
 LOCALES = {
     "en_GB": "GB", "en_US": "US", "de_DE": "DE", "fr_FR": "FR", "es_ES": "ES", "it_IT": "IT",
     "pt_BR": "BR", "pl_PL": "PL", "nl_NL": "NL", "sv_SE": "SE", "ja_JP": "JP", "hi_IN": "IN", "tr_TR": "TR",
@@ -498,9 +499,9 @@ def _links(rng, names, families, actor, teams, setup, orgs, summary):
     ]
     household_ids = bulk_insert(Household, households, actor=actor)
     members = [
-        {"household_id": h, "person_id": p, "role": "head" if p == family[0] else "member", "repr": names[p]}
+        {"household_id": h, "person_id": p, "role": FAMILY_ROLES[i], "repr": names[p]}
         for h, family in zip(household_ids, families, strict=True)
-        for p in family
+        for i, p in enumerate(family)
     ]
     bulk_insert(
         HouseholdMember,
