@@ -1,12 +1,17 @@
 """Base serializers: strict JSON types, ISO codes for countries, and `?fields=` for fewer fields."""
 
 import copy
+import datetime
+from collections.abc import Mapping
 
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_countries.fields import CountryField
-from rest_framework import exceptions, serializers
+from rest_framework import ISO_8601, exceptions, serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 from rest_framework.validators import UniqueValidator
 
 from kinfolk.api import fields as f
@@ -15,14 +20,18 @@ from kinfolk.core.models import ChangeRecord
 _BUILT_FIELDS = {}
 _READ_PLANS = {}
 _FIELD_NAMES = {}
+_MISSING = object()
 
 
 def _read_plan(cls):
-    """The readable fields of a serializer class, bound once to a template instance: [(name, field, method)].
+    """The readable fields of a serializer class, bound once to a template instance:
+    [(name, field, method, fast)].
 
     A field's to_representation depends on its class and arguments alone (the time zone it
     converts to is read when called), so one bound set serves every instance; method fields
-    are called on the instance being rendered so that they see its context.
+    are called on the instance being rendered so that they see its context. `fast` is, for the
+    plain field types, (attribute, convert): the attribute read directly and a function giving
+    what the field's to_representation gives (tests/api/test_serializers.py holds them equal).
     """
     plan = _READ_PLANS.get(cls)
     if plan is None:
@@ -32,10 +41,80 @@ def _read_plan(cls):
                 field.field_name,
                 field,
                 field.method_name if isinstance(field, serializers.SerializerMethodField) else None,
+                _fast(field),
             )
             for field in template._readable_fields
         ]
     return plan
+
+
+def _as_is(value, tz):
+    return value
+
+
+def _as_str(value, tz):
+    return value if type(value) is str else str(value)
+
+
+def _as_int(value, tz):
+    return value if type(value) is int else int(value)
+
+
+def _as_bool(value, tz):
+    return value if type(value) is bool else serializers.BooleanField().to_representation(value)
+
+
+def _as_date(value, tz):
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _as_datetime(value, tz):
+    """DRF's ISO 8601 form in the current time zone, 'Z' for UTC (DateTimeField.to_representation)."""
+    if isinstance(value, str):
+        return value
+    if tz is None:
+        value = timezone.make_naive(value, datetime.UTC) if timezone.is_aware(value) else value
+    elif timezone.is_aware(value):
+        value = value.astimezone(tz)
+    else:
+        value = timezone.make_aware(value, tz)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _fast(field):
+    """(attribute, convert) for a field that reads one attribute and needs no more than convert, else None."""
+    if (
+        field.source == "*"
+        or len(field.source_attrs) != 1
+        or isinstance(field, serializers.SerializerMethodField)
+    ):
+        return None
+    kind = type(field)
+    if kind in (f.StrictCharField, serializers.CharField):
+        convert = _as_str
+    elif kind in (f.StrictIntegerField, serializers.IntegerField):
+        convert = _as_int
+    elif kind in (f.StrictBooleanField, serializers.BooleanField):
+        convert = _as_bool
+    elif kind in (f.StrictChoiceField, serializers.ChoiceField):
+        choices = field.choice_strings_to_values
+
+        def convert(value, tz):
+            return value if value == "" else choices.get(str(value), value)
+    elif kind in (f.StrictDateTimeField, serializers.DateTimeField):
+        if getattr(field, "format", api_settings.DATETIME_FORMAT) != ISO_8601 or hasattr(field, "timezone"):
+            return None
+        convert = _as_datetime
+    elif kind in (f.StrictDateField, serializers.DateField):
+        if getattr(field, "format", api_settings.DATE_FORMAT) != ISO_8601:
+            return None
+        convert = _as_date
+    elif kind is serializers.ReadOnlyField:
+        convert = _as_is
+    else:
+        return None
+    return field.source_attrs[0], convert
 
 
 def field_names(cls):
@@ -81,9 +160,15 @@ class KinfolkSerializer(serializers.ModelSerializer):
         # fields for every record (and every nested detail) was most of a GET's serialising time.
         ret = {}
         wanted = self._context.get("fields") if hasattr(self, "_context") else None
-        for name, field, method in _read_plan(type(self)):
+        tz = timezone.get_current_timezone() if settings.USE_TZ else None
+        for name, field, method, fast in _read_plan(type(self)):
             if wanted is not None and name not in wanted:
                 continue
+            if fast is not None and not isinstance(instance, Mapping):
+                value = getattr(instance, fast[0], _MISSING)
+                if value is not _MISSING:
+                    ret[name] = None if value is None else fast[1](value, tz)
+                    continue
             try:
                 attribute = field.get_attribute(instance)
             except SkipField:

@@ -1,0 +1,58 @@
+"""The serializers' fast path gives exactly what DRF's fields give."""
+
+import copy
+import datetime
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+from rest_framework import serializers
+
+from kinfolk.api import fields as f
+from kinfolk.api.serializers import _fast
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+WHEN = datetime.datetime(2026, 3, 29, 0, 30, 15, 123456)
+
+CASES = [
+    (f.StrictCharField(), ["Ada", "", "Zoë 🌍", 12, 1.5]),
+    (serializers.CharField(), ["x", 3]),
+    (f.StrictIntegerField(), [0, 7, -3, 2**40, True, "12"]),
+    (f.StrictBooleanField(), [True, False, 1, 0, "true", "no"]),
+    (f.StrictChoiceField(choices=[("note", "Note"), (1, "One")]), ["note", "other", 1, "1", ""]),
+    (f.StrictDateField(), [datetime.date(2026, 11, 24), "2026-11-24"]),
+    (
+        f.StrictDateTimeField(),
+        [
+            WHEN.replace(tzinfo=datetime.UTC),
+            WHEN.replace(tzinfo=BERLIN),
+            WHEN.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=-5))),
+            WHEN,  # naive: made aware in the current time zone, as DRF does
+            "2026-11-24T10:00:00Z",
+        ],
+    ),
+    (serializers.ReadOnlyField(), [1, "x", [1, 2], {"a": 1}]),
+]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata"])
+@pytest.mark.parametrize(("field", "values"), CASES, ids=lambda x: type(x).__name__)
+def test_fast_representation_equals_the_fields_own(field, values, zone):
+    field = copy.deepcopy(field)
+    field.bind("value", serializers.Serializer())
+    attribute, convert = _fast(field)
+    assert attribute == "value"
+    with timezone.override(zone):
+        for value in values:
+            assert convert(value, timezone.get_current_timezone()) == field.to_representation(value), value
+
+
+def test_fields_that_need_more_than_one_attribute_keep_the_slow_path():
+    for field in (
+        serializers.CharField(source="person.display_name"),
+        serializers.DateTimeField(format="%Y"),
+        serializers.SerializerMethodField(),
+        f.CountryCodeField(),
+    ):
+        field.bind("value", serializers.Serializer())
+        assert _fast(field) is None, field
