@@ -323,9 +323,24 @@ def _similarity(a, b):
     if a == b:
         return 1.0
     sim = JaroWinkler.similarity(a, b)
-    if sim < SLIP_SIMILARITY and min(len(a), len(b)) >= 4 and OSA.distance(a, b, score_cutoff=1) <= 1:
+    if sim < SLIP_SIMILARITY and (
+        (min(len(a), len(b)) >= 4 and OSA.distance(a, b, score_cutoff=1) <= 1) or _slip_into_umlaut(a, b)
+    ):
         return SLIP_SIMILARITY
     return sim
+
+
+def _slip_into_umlaut(a, b):
+    """True if two letters swapped in the longer name made an umlaut spelling that folding then
+    shortened: Jones typed Jnoes folds to jnos, Gute typed Gtue to gtu, Moreau typed Mroeau to mroau."""
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) != len(shorter) + 1 or len(longer) < 4:
+        return False
+    for i in range(len(longer) - 1):
+        swapped = longer[:i] + longer[i + 1] + longer[i] + longer[i + 2 :]
+        if _UMLAUT_PAIRS.sub("", swapped) == shorter:
+            return True
+    return False
 
 
 SLIP_SIMILARITY = 0.9
