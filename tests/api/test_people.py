@@ -172,6 +172,25 @@ def test_upsert_does_not_match_people_the_token_cannot_see(api, team_b):
     assert hidden.given_name == "Hidden"
 
 
+def test_upsert_by_an_email_several_people_have_updates_the_one_the_token_sees(api, team_b):
+    # given the address on a restricted person of team B (created first) and on a visible person
+    b_member = make_user("bm", teams=[(team_b, Role.MEMBER)])
+    hidden = make_person(
+        actor=b_member,
+        given_name="Hidden",
+        emails=[{"email": "s@example.org"}],
+        restricted_to_teams=[team_b.pk],
+    )
+    seen = api.post("people/", {"given_name": "Seen", "emails": [{"email": "s@example.org"}]}).json()
+    # when the token upserts by that address
+    response = api.post("people/upsert/", {"family_name": "Known", "emails": [{"email": "S@Example.org"}]})
+    # then the visible person is updated and the hidden one left alone
+    assert (response.json()["status"], response.json()["person"]["id"]) == ("updated", seen["id"])
+    before = hidden.family_name
+    hidden.refresh_from_db()
+    assert (hidden.given_name, hidden.family_name) == ("Hidden", before)
+
+
 def test_bulk_upsert_reports_each_item_and_one_bad_item_stops_nothing(api):
     existing = api.post("people/", {"given_name": "Old", "emails": [{"email": "old@example.org"}]}).json()
     response = api.post(

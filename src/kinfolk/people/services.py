@@ -964,14 +964,19 @@ def find_upsert_match(details, *, actor):
             if person is not None:
                 return person, "external_id"
     for item in details.get("emails") or ():
-        found = (
-            EmailAddress.objects.filter(normalized=item["normalized"], person__in=visible)
+        # The few people with this address first (by its index), then which of them the actor sees:
+        # asked the other way round, "among everyone visible, who has this address", the database
+        # may walk every visible person (a third of a second at a million people).
+        holders = list(
+            EmailAddress.objects.filter(normalized=item["normalized"], person__isnull=False)
             .order_by("-is_primary", "person_id")
             .values_list("person_id", flat=True)
-            .first()
         )
-        if found is not None:
-            return visible.get(pk=found), "email"
+        if holders:
+            seen = {p.pk: p for p in visible.filter(pk__in=holders)}
+            found = next((seen[pk] for pk in holders if pk in seen), None)
+            if found is not None:
+                return found, "email"
     return None, None
 
 
