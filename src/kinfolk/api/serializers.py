@@ -60,10 +60,6 @@ def _as_int(value, tz):
     return value if type(value) is int else int(value)
 
 
-def _as_bool(value, tz):
-    return value if type(value) is bool else serializers.BooleanField().to_representation(value)
-
-
 def _as_date(value, tz):
     return value if isinstance(value, str) else value.isoformat()
 
@@ -96,7 +92,10 @@ def _fast(field):
     elif kind in (f.StrictIntegerField, serializers.IntegerField):
         convert = _as_int
     elif kind in (f.StrictBooleanField, serializers.BooleanField):
-        convert = _as_bool
+        own = field.to_representation
+
+        def convert(value, tz):
+            return value if type(value) is bool else own(value)
     elif kind in (f.StrictChoiceField, serializers.ChoiceField):
         choices = field.choice_strings_to_values
 

@@ -972,9 +972,10 @@ def find_upsert_match(details, *, actor):
             .order_by("-is_primary", "person_id")
             .values_list("person_id", flat=True)
         )
-        if holders:
-            seen = {p.pk: p for p in visible.filter(pk__in=holders)}
-            found = next((seen[pk] for pk in holders if pk in seen), None)
+        for start in range(0, len(holders), 500):  # an address many people share: in bounded IN lists
+            chunk = holders[start : start + 500]
+            seen = {p.pk: p for p in visible.filter(pk__in=chunk)}
+            found = next((seen[pk] for pk in chunk if pk in seen), None)
             if found is not None:
                 return found, "email"
     return None, None
