@@ -47,7 +47,8 @@ def bottlecrm_note(args, figures):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {', '.join(PARTS)}")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts: {', '.join(PARTS)}; or prepare: make the data sets only")  # fmt: skip
     parser.add_argument("--scale", default="10k", help="comma-separated: 10k, 100k, 1m or a number of people")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres", "postgresql", "both"])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
@@ -60,7 +61,7 @@ def parse_args(argv):
     parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.md")
     args = parser.parse_args(argv)
     args.parts = [p.strip() for p in args.only.split(",") if p.strip()]
-    unknown = [p for p in args.parts if p not in PARTS]
+    unknown = [p for p in args.parts if p not in PARTS + ["prepare"]]
     if unknown:
         parser.error(f"unknown part(s): {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
     try:
@@ -116,9 +117,10 @@ def run_one(people, db, args, command):
         else:
             marker = datasets.home(args.data, people, db) / datasets.MARKER
             marker.write_text(json.dumps({"people": people, "seed": args.seed, "made": started_at.isoformat(),
+                                          "activities_per_person": datasets.ACTIVITIES_PER_PERSON,
                                           "figures": result["figures"]}, indent=2) + "\n")  # fmt: skip
     for part in args.parts:
-        if part != "import" and part not in data_parts:
+        if part == "prepare" or (part != "import" and part not in data_parts):
             continue
         role = {"import": "import", "api": "scratch"}.get(part, "data")
         if part == "import":
@@ -167,6 +169,9 @@ def main(argv=None):
     for people in args.scales:
         for db in args.dbs:
             result = run_one(people, db, args, command)
+            if not result["parts"]:
+                print(f"[{scale_label(people)} {db}] the data set is ready: nothing to do", flush=True)
+                continue
             stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
             path = out / f"{stamp}-{scale_label(people)}-{db}.json"
             path.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,14 +1,15 @@
 """The benchmark's data sets: generated once per scale and database (seeded), cached under var/bench/.
 
 - the demo organisation (`kinfolk.demo.generator`: people with planted duplicates and their ground
-  truth, organisations, a timeline) plus one person with 200 notes, in a database of its own per
+  truth, organisations, a timeline of ACTIVITIES_PER_PERSON items per person on average: 10M at 1M
+  people) plus one person with 200 notes, in a database of its own per
   scale: SQLite in var/bench/<scale>-sqlite/, PostgreSQL in the database <prefix>_<scale>;
 - the messy CSV of the import benchmark (`bench.import_bench.generate`), var/bench/csv/;
 - an empty database the import benchmark may wipe: var/bench/import-sqlite/ or <prefix>_import;
 - a scratch copy of the demo database for the API part, whose bulk upserts add people.
 
-A data set is complete when its home holds `dataset.json` (written last); one without it is made
-again from nothing. Nothing here imports Django: the orchestrator sets each part's environment.
+A data set is complete when its home holds `dataset.json` (written last) made with the generator
+settings below; one without it, or made with other settings, is made again from nothing. Nothing here imports Django: the orchestrator sets each part's environment.
 """
 
 import json
@@ -20,6 +21,7 @@ from bench.core import scale_label
 
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/"
 MARKER = "dataset.json"
+ACTIVITIES_PER_PERSON = 10  # timeline items per person on average (0 to 20 each)
 
 
 def postgres_base():
@@ -61,7 +63,8 @@ def environment(data_dir, people, db, role="data"):
 
 
 def is_ready(data_dir, people, db):
-    return (home(data_dir, people, db) / MARKER).exists()
+    marker = read_marker(data_dir, people, db)
+    return marker is not None and marker.get("activities_per_person") == ACTIVITIES_PER_PERSON
 
 
 def read_marker(data_dir, people, db):

@@ -52,6 +52,7 @@ def prepare(ctx):
     from django.db import connection
 
     from bench.core import Figure
+    from bench.datasets import ACTIVITIES_PER_PERSON
     from kinfolk.core.context import acting
     from kinfolk.demo.generator import generate
     from kinfolk.identity.services import rebuild_keys
@@ -59,12 +60,23 @@ def prepare(ctx):
     admin_user()
     figures = []
     with acting("cli"):
-        ctx.log(f"generating {ctx.people:,} demo people (seed {ctx.seed})")
+        ctx.log(
+            f"generating {ctx.people:,} demo people (seed {ctx.seed}), {ACTIVITIES_PER_PERSON} activities each"
+        )
         started = time.perf_counter()
-        generate(people=ctx.people, seed=ctx.seed)
+        summary = generate(people=ctx.people, seed=ctx.seed, activities_per_person=ACTIVITIES_PER_PERSON)
         elapsed = time.perf_counter() - started
+        note = (f"{summary['people']:,} people, {summary['activities']:,} activities, "
+                f"{summary['relationships']:,} relationships, {summary['households']:,} households")  # fmt: skip
         figures.append(
-            Figure("prepare", "demo generator", "people/s", [ctx.people / elapsed], higher_is_better=True)
+            Figure(
+                "prepare",
+                "demo generator",
+                "people/s",
+                [ctx.people / elapsed],
+                higher_is_better=True,
+                note=note,
+            )  # fmt: skip
         )
         started = time.perf_counter()
         rebuild_keys()

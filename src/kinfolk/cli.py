@@ -61,7 +61,14 @@ def cmd_demo(args):
 
     _migrate()
     with acting("cli"):
-        summary = generate(people=args.people, seed=args.seed, progress=None if args.quiet else _progress)
+        extra = (
+            {}
+            if args.activities_per_person is None
+            else {"activities_per_person": args.activities_per_person}
+        )
+        summary = generate(
+            people=args.people, seed=args.seed, progress=None if args.quiet else _progress, **extra
+        )
     if not args.quiet:
         sys.stderr.write("\n")
     print(", ".join(f"{k}: {v}" for k, v in summary.items()))
@@ -456,6 +463,16 @@ def cmd_token(args):
     return 0
 
 
+def _activities_per_person(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1000")
+    return value
+
+
 def _format_from_name(name):
     suffix = (name or "").rsplit(".", 1)[-1].lower()
     return {"xlsx": "xlsx", "vcf": "vcard", "jsonl": "jsonl"}.get(suffix, "csv")
@@ -495,6 +512,13 @@ def build_parser():
     p = sub.add_parser("demo", help="load a realistic demo organisation, reproducible by --seed")
     p.add_argument("--people", type=int, default=2000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--activities-per-person",
+        type=_activities_per_person,
+        default=None,
+        metavar="N",
+        help="timeline items per person on average, 0 to 1000 (default 1.5)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 

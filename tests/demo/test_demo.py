@@ -217,3 +217,26 @@ def test_demo_families_share_a_home_but_strangers_do_not(demo_home):
         PostalAddress.objects.exclude(person_id__in=relatives | planted).values_list("street", "postal_code")
     )
     assert max(homes.values()) <= 2
+
+
+def test_demo_timeline_volume_follows_activities_per_person(demo_home):
+    """The benchmark asks 10 timeline items per person (10M at 1M people): spread from 0 to 20 each."""
+    from django.db.models import Count
+
+    from kinfolk.activities.models import Activity
+
+    with acting("cli"):
+        summary = generate(people=400, seed=3, activities_per_person=10)
+    people = Person.objects.count()
+    assert summary["activities"] == Activity.objects.count()
+    assert 8 * people <= summary["activities"] <= 12 * people
+    per_person = Activity.objects.values("person_id").annotate(n=Count("id")).values_list("n", flat=True)
+    assert max(per_person) <= 20
+    # planted duplicates have a history of their own too, as records another team made would
+    planted = {dup for _orig, dup in planted_duplicates()}
+    assert Activity.objects.filter(person_id__in=planted).exists()
+    with acting("cli"):
+        none = generate(people=50, seed=4, activities_per_person=0)
+    assert none["activities"] == 0
+    with pytest.raises(ValueError, match="activities per person"):
+        generate(people=10, activities_per_person=-1)

@@ -387,16 +387,26 @@ def _distort(rng, original, key, emails=None):
     return values, details, kinds
 
 
-def generate(*, people=2000, seed=1, progress=None):
-    """Create a demo organisation of `people` people (reproducible by seed); returns what was made."""
+ACTIVITIES_PER_PERSON = 1.5
+
+
+def generate(*, people=2000, seed=1, activities_per_person=ACTIVITIES_PER_PERSON, progress=None):
+    """Create a demo organisation of `people` people (reproducible by seed); returns what was made.
+
+    Each person gets between 0 and twice `activities_per_person` timeline items (notes, calls,
+    meetings, tasks), evenly drawn: the benchmark's 1M people with 10 each make its 10M activities.
+    """
     from kinfolk.search.index import bulk_indexing
 
+    if not 0 <= activities_per_person <= 1000:
+        raise ValueError(f"activities per person: {activities_per_person!r}, expected 0 to 1000")
     # The search index is brought up to date in bulk at the end, not person by person.
     with bulk_indexing():
-        return _generate(people=people, seed=seed, progress=progress)
+        return _generate(people=people, seed=seed, activities=round(2 * activities_per_person) + 1,
+                         progress=progress)  # fmt: skip
 
 
-def _generate(*, people, seed, progress):
+def _generate(*, people, seed, activities, progress):
     rng = random.Random(seed)
     actor = User.objects.filter(is_org_admin=True).order_by("pk").first() or SYSTEM
     teams, *setup = _setup(actor)
@@ -416,14 +426,16 @@ def _generate(*, people, seed, progress):
         while done < people:
             n = min(CHUNK, people - done)
             with transaction.atomic():
-                _chunk(rng, pools, n, offset + done, actor, teams, setup, orgs, out, summary, emails)
+                _chunk(
+                    rng, pools, n, offset + done, actor, teams, setup, orgs, out, summary, emails, activities
+                )
             done += n
             if progress:
                 progress(done, people)
     return summary
 
 
-def _chunk(rng, pools, n, start, actor, teams, setup, orgs, out, summary, emails):
+def _chunk(rng, pools, n, start, actor, teams, setup, orgs, out, summary, emails, activities):
     plain, restricted, planted = [], [], []
     originals, families = [], []
     n_dups = round(n * rng.uniform(0.05, 0.1))
@@ -461,6 +473,7 @@ def _chunk(rng, pools, n, start, actor, teams, setup, orgs, out, summary, emails
     summary["restricted people"] += len(restricted)
     names = {ids[k]: _display(p[0]) for k, p in originals}
     _links(rng, names, [[ids[k] for k in keys] for keys in families], actor, teams, setup, orgs, summary)
+    _activities(rng, list(ids.values()), actor, teams, activities, summary)
 
 
 def _display(values):
@@ -526,11 +539,15 @@ def _links(rng, names, families, actor, teams, setup, orgs, summary):
         actor=actor,
         probe=ListMembership(person=Person(display_name="-"), list=List()),
     )
+
+
+def _activities(rng, pids, actor, teams, per_person, summary):
+    """Between 0 and per_person - 1 timeline items for each person, evenly drawn."""
     now = timezone.now()
     activities = []
     team_list = list(teams.values())
     for pid in pids:
-        for _ in range(rng.randrange(0, 4)):
+        for _ in range(rng.randrange(0, per_person)):
             team, user = rng.choice(team_list)
             kind = rng.choice(ACTIVITY_KINDS)
             when = now - datetime.timedelta(days=rng.uniform(0, 3 * 365))
