@@ -6,6 +6,7 @@ import zoneinfo
 
 import pytest
 from django.utils import timezone
+from django_countries.fields import Country
 from rest_framework import serializers
 
 from kinfolk.api import fields as f
@@ -40,8 +41,9 @@ CASES = [
 def test_fast_representation_equals_the_fields_own(field, values, zone):
     field = copy.deepcopy(field)
     field.bind("value", serializers.Serializer())
-    attribute, convert = _fast(field)
+    attribute, convert, stored = _fast(field)
     assert attribute == "value"
+    assert stored is False
     with timezone.override(zone):
         for value in values:
             assert convert(value, timezone.get_current_timezone()) == field.to_representation(value), value
@@ -52,7 +54,17 @@ def test_fields_that_need_more_than_one_attribute_keep_the_slow_path():
         serializers.CharField(source="person.display_name"),
         serializers.DateTimeField(format="%Y"),
         serializers.SerializerMethodField(),
-        f.CountryCodeField(),
     ):
         field.bind("value", serializers.Serializer())
         assert _fast(field) is None, field
+
+
+def test_fast_country_reads_the_stored_code_as_the_descriptor_would_give_it():
+    # a model's country descriptor wraps the stored code in a Country (alpha-3 and numeric codes
+    # become alpha-2); the fast path reads the stored code and must give the same
+    field = f.CountryCodeField()
+    field.bind("country", serializers.Serializer())
+    attribute, convert, stored = _fast(field)
+    assert (attribute, stored) == ("country", True)
+    for code in ["DE", "", "GB", "DEU", "276", "XX", "gb", "Q"]:
+        assert convert(code, None) == field.to_representation(Country(code=code)), code

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_countries.fields import CountryField
+from django_countries.fields import Country, CountryField
 from rest_framework import ISO_8601, exceptions, serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
@@ -30,8 +30,9 @@ def _read_plan(cls):
     A field's to_representation depends on its class and arguments alone (the time zone it
     converts to is read when called), so one bound set serves every instance; method fields
     are called on the instance being rendered so that they see its context. `fast` is, for the
-    plain field types, (attribute, convert): the attribute read directly and a function giving
-    what the field's to_representation gives (tests/api/test_serializers.py holds them equal).
+    plain field types, (attribute, convert, stored): the attribute read directly (the value stored
+    on the instance when `stored`, past the model's descriptor) and a function giving what the
+    field's to_representation gives (tests/api/test_serializers.py holds them equal).
     """
     plan = _READ_PLANS.get(cls)
     if plan is None:
@@ -62,6 +63,13 @@ def _as_int(value, tz):
 
 def _as_date(value, tz):
     return value if isinstance(value, str) else value.isoformat()
+
+
+def _as_country(value, tz):
+    """A country field's stored code as CountryCodeField gives it (django-countries' Country.code)."""
+    if value == "" or (len(value) == 2 and value.isupper()):
+        return value
+    return Country(code=value).code
 
 
 def _as_datetime(value, tz):
@@ -111,9 +119,12 @@ def _fast(field):
         convert = _as_date
     elif kind is serializers.ReadOnlyField:
         convert = _as_is
+    elif kind is f.CountryCodeField:
+        # the descriptor makes a Country object (a lookup of the code) on every read: read the code
+        return field.source_attrs[0], _as_country, True
     else:
         return None
-    return field.source_attrs[0], convert
+    return field.source_attrs[0], convert, False
 
 
 def field_names(cls):
@@ -159,12 +170,19 @@ class KinfolkSerializer(serializers.ModelSerializer):
         # fields for every record (and every nested detail) was most of a GET's serialising time.
         ret = {}
         wanted = self._context.get("fields") if hasattr(self, "_context") else None
-        tz = timezone.get_current_timezone() if settings.USE_TZ else None
+        tz = self._time_zone()
         for name, field, method, fast in _read_plan(type(self)):
             if wanted is not None and name not in wanted:
                 continue
             if fast is not None and not isinstance(instance, Mapping):
-                value = getattr(instance, fast[0], _MISSING)
+                if fast[2]:
+                    value = (
+                        instance.__dict__.get(fast[0], _MISSING)
+                        if hasattr(instance, "__dict__")
+                        else _MISSING
+                    )
+                else:
+                    value = getattr(instance, fast[0], _MISSING)
                 if value is not _MISSING:
                     ret[name] = None if value is None else fast[1](value, tz)
                     continue
@@ -179,6 +197,14 @@ class KinfolkSerializer(serializers.ModelSerializer):
             else:
                 ret[name] = field.to_representation(attribute)
         return ret
+
+    def _time_zone(self):
+        """The current time zone (None without USE_TZ), read once per rendering: the root keeps it."""
+        root = self.root
+        tz = root.__dict__.get("_kinfolk_time_zone", _MISSING)
+        if tz is _MISSING:
+            tz = root._kinfolk_time_zone = timezone.get_current_timezone() if settings.USE_TZ else None
+        return tz
 
     def get_validators(self):
         return []  # a type gate only: the services check uniqueness and every other rule
