@@ -135,7 +135,7 @@ def section(results):
         failed = [f"{part} ({info['error']})" for part, info in result["parts"].items() if "error" in info]
         notes = [*result.get("not_measured", []), *(f"{p}: failed in this run" for p in failed)]
         lines += ["", *(f"- {escape(n)}" for n in notes), ""]
-    lines += [scaling_table(results), "", END]
+    lines += [scaling_table(results), "", growth_table(results), "", END]
     return "\n".join(lines)
 
 
@@ -148,6 +148,67 @@ SCALING = [
     ("web", "person page, 200 timeline items, server time p95"),
     ("web", "people list, first page, server time p95"),
 ]
+# How each scaling figure's cost is held to "grows no faster than n log n" (n people): the whole
+# batch (the duplicate detection of everyone; the import of an n-row file, whose cost per row is
+# 1 / rows/s) against n log n, so a row or a single request against log n, what an index allows.
+WHOLE = {("dedupe", "batch duplicate detection")}
+
+
+def growth(figure_small, figure_large, n_small, n_large, whole):
+    """(growth of the cost, growth that n log n allows) from n_small to n_large people."""
+    small, large = figure_small["value"], figure_large["value"]
+    if not small or not large:
+        return None
+    cost = small / large if figure_small.get("higher_is_better") else large / small
+    if whole:
+        allowed = (n_large * math.log(n_large)) / (n_small * math.log(n_small))
+    else:
+        allowed = math.log(n_large) / math.log(n_small)
+    return cost, allowed
+
+
+def growth_table(results):
+    """For each database: how much each scaling figure's cost grew between the scales measured."""
+    by_db = {}
+    for (scale, db), result in results.items():
+        by_db.setdefault(db, []).append((scale, result))
+    steps = {db: [(a, b) for a, b in zip(runs, runs[1:], strict=False)] for db, runs in by_db.items()}
+    for db, runs in by_db.items():
+        if len(runs) > 2:
+            steps[db].append((runs[0], runs[-1]))
+    columns = [(db, small, large) for db, pairs in steps.items() for small, large in pairs]
+    if not columns:
+        return ""
+    lines = [
+        "### Growth against n log n",
+        "",
+        "How much each figure's cost grew from one scale to the next (a throughput's cost is its",
+        'inverse), beside what "no faster than n log n" allows: n log n for the whole batch of n people,',
+        "log n for one row or one request (an index lookup's growth). *miss* where it grew faster.",
+        "",
+        "| figure | "
+        + " | ".join(
+            f"{DB_NAMES.get(db, db)} {scale_label(a[0])} → {scale_label(b[0])}" for db, a, b in columns
+        )
+        + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for part, name in SCALING:
+        cells = []
+        for _db, (n_small, small), (n_large, large) in columns:
+            pair = [
+                next((f for f in r["figures"] if f["part"] == part and f["name"] == name), None)
+                for r in (small, large)
+            ]
+            measured = None if None in pair else growth(*pair, n_small, n_large, (part, name) in WHOLE)
+            if measured is None:
+                cells.append("—")
+                continue
+            cost, allowed = measured
+            verdict = "pass" if cost <= allowed else "**miss**"
+            cells.append(f"×{cost:.2f} (allows ×{allowed:.2f}) {verdict}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def scaling_table(results):
