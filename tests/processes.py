@@ -71,16 +71,29 @@ class KinfolkInstall:
         )
 
     def start(self, *args, **extra_env):
-        """Start a long-running command in its own process group (so that a kill takes its children)."""
-        return subprocess.Popen(
-            [KINFOLK, *args],
-            env=self.env(**extra_env),
-            cwd=self.home,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        """Start a long-running command in its own process group (so that a kill takes its children).
+
+        Its standard error (request logs, warnings, its children's too) goes to a file, read with
+        `stderr_of(process)`: a pipe that no test reads would fill and block the process.
+        """
+        log_path = self.home / f"{args[0] if args else 'kinfolk'}-{uuid.uuid4().hex[:8]}.stderr"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [KINFOLK, *args],
+                env=self.env(**extra_env),
+                cwd=self.home,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+        process.stderr_path = log_path
+        return process
+
+    @staticmethod
+    def stderr_of(process, last=4000):
+        """The end of what a started process (and its children) wrote to standard error so far."""
+        return process.stderr_path.read_text(errors="replace")[-last:]
 
     @contextlib.contextmanager
     def started(self, *args, **extra_env):
@@ -93,8 +106,7 @@ class KinfolkInstall:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            for stream in (process.stdout, process.stderr):
-                stream.close()
+            process.stdout.close()
 
     def query(self, sql, params=()):
         """Rows of a read-only query on the installation's database (fixed SQL from the tests)."""

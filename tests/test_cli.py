@@ -146,7 +146,10 @@ def test_run_serves_with_a_worker_loads_the_demo_once_and_ctrl_c_stops_everythin
             assert install.value("SELECT count(*) FROM identity_duplicatecandidate") > 0
             # when the user presses Ctrl-C (the terminal signals the whole process group)
             os.killpg(server.pid, signal.SIGINT)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running 30 s after Ctrl-C; its stderr:\n{install.stderr_of(server)}")
             # then the server and its worker are gone
             time.sleep(0.5)
             assert (
