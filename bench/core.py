@@ -170,7 +170,8 @@ def machine_info(postgres_url=None):
     except OSError:
         info["cpu"] = platform.processor()
     info["git_commit"] = _git("rev-parse", "HEAD")
-    info["git_dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # changes to what the bench itself writes (this page, the plot, the results) are not the code's
+    info["git_dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *BENCH_OUTPUTS))
     if postgres_url:
         info["postgresql"] = postgres_version(postgres_url)
     return info
@@ -184,6 +185,9 @@ def postgres_version(url):
             return conn.execute("SHOW server_version").fetchone()[0]
     except Exception as exc:  # noqa: BLE001 (a fact for the report, not a failure)
         return f"unknown ({type(exc).__name__})"
+
+
+BENCH_OUTPUTS = (":!docs/benchmarks.md", ":!docs/img/bench-scaling.svg", ":!bench/results")
 
 
 def _git(*args):
