@@ -392,6 +392,7 @@ def measure(ctx, *, workers, measure_get, seconds, bulk_size, last_person=None):
 def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_person=None):
     """Measure BottleCRM and make its figures the references of Kinfolk's api figures (in place);
     returns the figures to add: its one-client latencies, or one saying why it could not be measured."""
+    from bench.api_bench import SLOW_WINDOW
     from bench.core import Figure
 
     try:
@@ -413,6 +414,14 @@ def attach(ctx, figures, *, workers, measure_get, seconds, bulk_size, last_perso
     where = f"{workers} sync workers, its PostgreSQL"
     references, alone = {}, []
     for label, what in (("GET one person", "GET one contact"), ("GET list of 50 people", "GET 50 contacts")):
+        if not any(peer[label]["rates"]):
+            # not one request ended inside the load generator's window, even the long one: say so, as
+            # no value (a rate of 0 with latencies of 0 ms would read as instant)
+            slow = f"no request ended within the {SLOW_WINDOW:.0f} s window"
+            alone.append(Figure("api", f"{name} (peer): {what}, one client alone, p50", "ms", [], note=slow))
+            references[f"{label}, throughput"] = (f"{name}: {what} ({where}): {slow}", [])
+            references[f"{label}, p95"] = (f"{name}: {what}, p95: {slow}", [])
+            continue
         # its latency without queueing, beside Kinfolk's "one client alone": the figure least moved by load
         alone.append(
             Figure("api", f"{name} (peer): {what}, one client alone, p50", "ms", peer[label]["alone"])
