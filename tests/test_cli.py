@@ -1,5 +1,6 @@
 """The `kinfolk` command as a user runs it: a real process, a fresh KINFOLK_HOME, SQLite."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -107,7 +108,14 @@ def test_run_serves_with_a_worker_loads_the_demo_once_and_ctrl_c_stops_everythin
     with kinfolk_install(tmp_path) as install:
         # given a first run on an empty database
         server_cm = install.started(
-            "run", "--port", str(port), "--demo-on-first-run", "--demo-people", "60", KINFOLK_HTTPS="0"
+            "run",
+            "--port",
+            str(port),
+            "--demo-on-first-run",
+            "--demo-people",
+            "60",
+            KINFOLK_HTTPS="0",
+            PYTHONFAULTHANDLER="1",  # a thread dump on SIGABRT, should it not stop (below)
         )
         with server_cm as server:
             lines = []
@@ -149,7 +157,14 @@ def test_run_serves_with_a_worker_loads_the_demo_once_and_ctrl_c_stops_everythin
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"still running 30 s after Ctrl-C; its stderr:\n{install.stderr_of(server)}")
+                # where every thread of the server and its worker is: faulthandler dumps them on SIGABRT
+                for pid in [server.pid, *_children(server.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGABRT)
+                time.sleep(2)
+                pytest.fail(
+                    f"still running 30 s after Ctrl-C; its stderr:\n{install.stderr_of(server, 20000)}"
+                )
             # then the server and its worker are gone
             time.sleep(0.5)
             assert (
