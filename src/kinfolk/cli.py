@@ -131,6 +131,7 @@ def cmd_run(args):
     worker = None if args.no_worker else _start_worker()
     print("  Press Ctrl-C to stop.")
     print("=" * 64 + "\n", flush=True)
+    _stop_on_signals()
     try:
         with acting("ui"):
             call_command("runserver", f"{args.host}:{args.port}", use_reloader=False, use_threading=True)
@@ -138,6 +139,19 @@ def cmd_run(args):
         if worker is not None:
             _stop(worker)
     return 0
+
+
+def _stop_on_signals():
+    """Ctrl-C (SIGINT) and a service manager's SIGTERM both stop the server through its `finally`,
+    which stops the worker too. Set explicitly: a process started in the background by a shell
+    without job control inherits SIGINT ignored, and Python then leaves Ctrl-C without effect."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _start_worker():
