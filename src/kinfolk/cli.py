@@ -89,6 +89,7 @@ def cmd_run(args):
     from kinfolk.access.services import do_create_user
     from kinfolk.core.context import acting
 
+    _stop_on_signals()
     _migrate()
     login_file = _home() / "demo-login.txt"
     if args.demo_on_first_run and not User.objects.exists():
@@ -128,13 +129,15 @@ def cmd_run(args):
         print(f"  Sign in as {username!r} with password {password!r}")
         print(f"  (kept in {login_file}; the demo users 'fundraiser', 'events' and 'partners' share it)")
     print("  Database: " + _describe_database())
-    worker = None if args.no_worker else _start_worker()
-    print("  Press Ctrl-C to stop.")
-    print("=" * 64 + "\n", flush=True)
-    _stop_on_signals()
+    worker = None
     try:
+        worker = None if args.no_worker else _start_worker()
+        print("  Press Ctrl-C to stop.")
+        print("=" * 64 + "\n", flush=True)
         with acting("ui"):
             call_command("runserver", f"{args.host}:{args.port}", use_reloader=False, use_threading=True)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the server took over its handling: the same clean stop
     finally:
         if worker is not None:
             _stop(worker)
