@@ -131,7 +131,8 @@ def cmd_run(args):
     print("  Database: " + _describe_database())
     worker = None
     try:
-        worker = None if args.no_worker else _start_worker()
+        if not args.no_worker:
+            worker = _start_worker()
         print("  Press Ctrl-C to stop.")
         print("=" * 64 + "\n", flush=True)
         with acting("ui"):

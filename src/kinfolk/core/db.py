@@ -57,12 +57,12 @@ def rows_for(model, fk_attname, ids):
         return []
     if len(ids) > ROWS_FOR_MAX:
         return list(model._default_manager.filter(**{f"{fk_attname}__in": ids}))
-    key = (model, fk_attname, len(ids), connection.vendor)
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the proxy costs per access
+    key = (model, fk_attname, len(ids), db.vendor)
     compiled = _ROWS_FOR_SQL.get(key)
     if compiled is None:
-        compiled = _ROWS_FOR_SQL[key] = _compile_rows_for(model, fk_attname, len(ids))
+        compiled = _ROWS_FOR_SQL[key] = _compile_rows_for(db, model, fk_attname, len(ids))
     sql, attnames, converters = compiled
-    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the proxy costs per access
     with db.cursor() as cursor:
         cursor.execute(sql, ids)
         rows = cursor.fetchall()
@@ -81,10 +81,10 @@ def rows_for(model, fk_attname, ids):
     return records
 
 
-def _compile_rows_for(model, fk_attname, count):
+def _compile_rows_for(db, model, fk_attname, count):
     markers = [-1 - n for n in range(count)]  # distinct, so that the IN list keeps every placeholder
     query = model._default_manager.filter(**{f"{fk_attname}__in": markers}).query
-    compiler = query.get_compiler(connection=connection)
+    compiler = query.get_compiler(connection=db)
     sql, params = compiler.as_sql()
     if list(params) != markers:
         raise RuntimeError(f"{model.__name__} by {fk_attname}: unexpected parameters {params!r}")
