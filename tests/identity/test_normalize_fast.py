@@ -144,3 +144,36 @@ def test_name_key_cached_agrees_with_the_plain_fold(text):
     expected = norm._SPACES.sub(" ", anyascii(_clean_text_reference(text or "")).lower()).strip()
     assert norm.name_key(text) == expected
     assert norm.name_key(text) == expected  # the second time from the cache
+
+
+def _every_example_number():
+    """Each region's and non-geographic code's example numbers of every type, in E.164."""
+    import phonenumbers
+
+    kinds = [v for k, v in vars(phonenumbers.PhoneNumberType).items() if k.isupper()]
+    examples = [
+        phonenumbers.example_number_for_type(r, t) for r in phonenumbers.SUPPORTED_REGIONS for t in kinds
+    ]
+    examples += [
+        phonenumbers.example_number_for_non_geo_entity(c)
+        for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+    ]
+    return sorted({phonenumbers.format_number(e, phonenumbers.PhoneNumberFormat.E164) for e in examples if e})
+
+
+def test_national_digits_agree_with_phonenumbers_for_every_example_number():
+    import phonenumbers
+
+    numbers = _every_example_number() + ["+390612345678", "+4915112345678", "+12015550123"]
+    assert len(numbers) > 1000
+    disagree = [
+        (n, norm.national_digits(n))
+        for n in numbers
+        if norm.national_digits(n) != str(phonenumbers.parse(n).national_number)
+    ]
+    assert disagree == []
+
+
+@pytest.mark.parametrize("text", ["", "+", "49151", "+0049151", "+999123", "+49", "+49 151", "+٤٩١٥١"])
+def test_national_digits_is_none_for_what_is_not_stored_e164(text):
+    assert norm.national_digits(text) is None

@@ -146,6 +146,22 @@ def _phone(text, region):
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def national_digits(number):
+    """The national significant number of a stored E.164 number ('+4915112345678' -> '15112345678').
+
+    What `phonenumbers.parse(number).national_number` gives for a valid number, without parsing
+    (country calling codes are prefix-free: the first 1-3 digits that name one are it); None when
+    the text is not '+' and digits with a known country code.
+    """
+    digits = number[1:]
+    if number[:1] != "+" or not digits.isascii() or not digits.isdigit():
+        return None
+    for size in (1, 2, 3):
+        if int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[size:].lstrip("0") or None
+    return None
+
+
 def _example(region):
     example = phonenumbers.example_number(region) if region else None
     if example is None:

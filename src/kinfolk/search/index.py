@@ -15,7 +15,7 @@ import phonenumbers
 from django.db import transaction
 
 from kinfolk.core.db import ids_lookup
-from kinfolk.identity.normalize import name_key
+from kinfolk.identity.normalize import name_key, national_digits
 from kinfolk.people.models import EmailAddress, List, Organisation, Person, PhoneNumber
 from kinfolk.search.backends import backend
 from kinfolk.search.models import SearchEntry
@@ -40,10 +40,12 @@ def words_of(text):
 def _phone_words(number):
     """E.164 digits and the national number, so '0151 …' and '+49151…' both find it."""
     digits = number.lstrip("+")
-    try:
-        national = str(phonenumbers.parse(number).national_number)
-    except phonenumbers.NumberParseException:
-        return digits
+    national = national_digits(number)
+    if national is None:
+        try:
+            national = str(phonenumbers.parse(number).national_number)
+        except phonenumbers.NumberParseException:
+            return digits
     return f"{digits} 0{national} {national}"
 
 
