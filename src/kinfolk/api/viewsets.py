@@ -156,7 +156,8 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         queryset = self.get_queryset()
         if for_update:
             queryset = queryset.select_for_update(of=("self",))
-        obj = queryset.filter(pk=int(raw)).first()
+        # One row by its key: no ORDER BY (first() would sort by the model's ordering, compiled each time)
+        obj = next(iter(queryset.filter(pk=int(raw)).order_by()[:1]), None)
         if obj is None:
             raise exceptions.NotFound()
         self.load_related([obj])
