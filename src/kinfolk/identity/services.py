@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from kinfolk.access.permissions import require_permission
 from kinfolk.core.audit import actor_user, record_change, snapshot
 from kinfolk.core.db import ids_lookup
+from kinfolk.core.db import refresh_statistics as refresh_tables
 from kinfolk.core.models import ChangeRecord
 from kinfolk.identity.batch import COUNTED_KINDS, collect_pairs, pair_code, pair_of, score_pairs
 from kinfolk.identity.matching import (
@@ -303,17 +304,13 @@ def rebuild_keys(person_ids=None, *, progress=None):
 
 
 def refresh_statistics():
-    """Bring the database's planner and visibility map up to date after a full rebuild of the keys.
+    """Bring the planner's statistics and PostgreSQL's visibility map up to date after a full rebuild of the keys.
 
     Without it PostgreSQL plans the batch run's grouping of millions of keys for the empty tables it
     last saw (a join of seconds then takes hours), and the single check's counts read the table
-    instead of the index until autovacuum comes by. (Vendor-specific: belongs in a core.db helper.)
+    instead of the index until autovacuum comes by.
     """
-    vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with connection.cursor() as cursor:
-        for model in (MatchKey, MatchProfile):
-            command = "VACUUM ANALYZE" if vacuum else "ANALYZE"  # VACUUM cannot run in a transaction
-            cursor.execute(f"{command} {_table(model)}")  # noqa: S608 (a model's table name)
+    refresh_tables(MatchKey, MatchProfile, vacuum=True)
 
 
 def _write_keys(load, person_ids, whole_range=False):

@@ -16,8 +16,10 @@ from django.utils.translation import gettext as _
 
 from kinfolk.access.actors import SYSTEM
 from kinfolk.core.context import acting
+from kinfolk.core.db import GrowthStatistics
 from kinfolk.core.events import collected_events
 from kinfolk.identity import normalize as norm
+from kinfolk.identity.models import MatchKey, MatchProfile
 from kinfolk.imports.mapping import RowReader
 from kinfolk.imports.models import ImportRowResult, ImportRun
 from kinfolk.imports.parsers import ParsedFile
@@ -36,6 +38,7 @@ from kinfolk.people.models import (
     PostalAddress,
     Tag,
 )
+from kinfolk.search.models import SearchEntry
 
 BATCH_SIZE = 5000
 SAMPLE_SIZE = 5
@@ -221,6 +224,11 @@ class Engine:
         self.preview_keys = {}  # dry run: identity keys of people the preview would create
         self.samples = {}
         self.workers = 1
+        # the tables the import fills and each batch reads back by value or by person, as they grow
+        self.statistics = GrowthStatistics(
+            Person, EmailAddress, PhoneNumber, ExternalId, PostalAddress, Affiliation, PersonTag,
+            ListMembership, MatchKey, MatchProfile, SearchEntry, minimum=batch_size,
+        )  # fmt: skip
 
     def execute(self):
         run = self.run
@@ -280,6 +288,8 @@ class Engine:
             self._record(rows)
             self.hook("written", self.batch_no)
         self.hook("committed", self.batch_no)
+        if not self.run.dry_run:
+            self.statistics.added(len(rows))
         if self.progress:
             self.progress(self.run)
 
