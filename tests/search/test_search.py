@@ -105,6 +105,25 @@ def test_the_index_follows_every_change_through_the_services(admin, committed):
     assert not SearchEntry.objects.filter(kind="person", object_id=person.pk).exists()
 
 
+def test_an_update_of_fields_the_entry_is_not_made_of_leaves_the_entry_as_it_is(admin, committed):
+    # Given a person in the index
+    with committed():
+        person = make_person(given_name="Katherine", family_name="Johnson")
+    entry = SearchEntry.objects.get(kind="person", object_id=person.pk)
+    # When only their birth date and language change, the entry is not rewritten
+    with committed():
+        ps.check_update_person(person, changes={"birth_date": "1918-08-26", "language": "en"}, actor=admin)
+    assert SearchEntry.objects.get(kind="person", object_id=person.pk).pk == entry.pk
+    # When their preferred name changes with them, it is
+    with committed():
+        ps.check_update_person(
+            person, changes={"preferred_name": "Kate", "birth_date": "1918-08-27"}, actor=admin
+        )
+    rewritten = SearchEntry.objects.get(kind="person", object_id=person.pk)
+    assert rewritten.pk != entry.pk and "kate" in rewritten.document
+    assert titles(search(admin, "kate")) == ["Kate Johnson"]
+
+
 def test_bulk_indexing_writes_once_at_the_end(admin, committed):
     with committed(), bulk_indexing():
         for i in range(5):

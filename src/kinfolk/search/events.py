@@ -1,19 +1,35 @@
 """Event handlers: the service layer's events keep the search index current, a batch at a time."""
 
+import functools
+
 from kinfolk.core.events import on_event
-from kinfolk.search.index import note
+from kinfolk.people.models import Person
+from kinfolk.search.index import PERSON_FIELDS, note
 from kinfolk.search.models import SearchEntry
 
 
 @on_event("person.*", batch=True)
 def people_changed(events):
-    """Any change to people or their details (created, updated, merged, deleted) re-reads them, set-wise."""
+    """Any change to people or their details (created, updated, merged, deleted) re-reads them, set-wise;
+    except an update that names only fields of the person that its entry is not made of (a birth date)."""
     ids = []
     for event in events:
+        if event.type == "person.updated" and _unsearched(event.data.get("fields")):
+            continue
         ids.append(event.object_id)
         if event.data.get("merged_id"):
             ids.append(event.data["merged_id"])
     note(SearchEntry.Kind.PERSON, ids)
+
+
+@functools.cache
+def _unsearched_fields():
+    """Person's own fields outside its search entry; details ("emails"...) and other names are not among them."""
+    return frozenset(f.name for f in Person._meta.concrete_fields) - set(PERSON_FIELDS)
+
+
+def _unsearched(fields):
+    return bool(fields) and _unsearched_fields().issuperset(fields)
 
 
 @on_event("organisation.*", batch=True)

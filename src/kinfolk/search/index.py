@@ -61,6 +61,11 @@ def _entry(kind, object_id, title, subtitle, parts):
     )
 
 
+# The fields of Person that its entry is made of (with its emails and phones); a change to any other
+# field of a person leaves the entry as it was.
+PERSON_FIELDS = ("display_name", "given_name", "middle_name", "family_name", "preferred_name")
+
+
 def person_entries(ids):
     """Entries for these people, read in three queries per chunk."""
     entries = []
@@ -80,7 +85,7 @@ def person_entries(ids):
             phones[pid].append(number)
         for pid, display, given, middle, family, preferred in Person.objects.filter(
             **ids_lookup("pk", chunk)
-        ).values_list("pk", "display_name", "given_name", "middle_name", "family_name", "preferred_name"):
+        ).values_list("pk", *PERSON_FIELDS):
             names = " ".join(dict.fromkeys(p for p in (display, given, middle, family, preferred) if p))
             subtitle = " · ".join(p for p in (emails[pid][:1] + phones[pid][:1]) if p)
             entries.append(
