@@ -203,3 +203,30 @@ def _compile_rows_for(db, model, fk_attname, count):
         for index, (functions, expression) in compiler.get_converters(columns).items()
     ]
     return sql, attnames, converters
+
+
+def drop_index(model_label, field_name):
+    """A migration step that drops the single-column index(es) of a field whose db_index became False.
+
+    Django alters such a field on SQLite by copying the whole table: hours for a change record table of
+    tens of millions of rows, for what is one DROP INDEX on either database. Pair it with the field's
+    AlterField in SeparateDatabaseAndState(state_operations=…); reversing it creates the index again.
+    """
+    from django.db import migrations
+
+    def indexes(schema_editor, model):
+        column = model._meta.get_field(field_name).column
+        return schema_editor._constraint_names(model, [column], index=True, unique=False, primary_key=False)
+
+    def forwards(apps, schema_editor):
+        model = apps.get_model(model_label)
+        for name in indexes(schema_editor, model):
+            schema_editor.execute(schema_editor._delete_index_sql(model, name))
+
+    def backwards(apps, schema_editor):
+        model = apps.get_model(model_label)
+        if not indexes(schema_editor, model):
+            field = model._meta.get_field(field_name)
+            schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
+
+    return migrations.RunPython(forwards, backwards, elidable=False)

@@ -77,9 +77,11 @@ class ChangeRecord(models.Model):
     actor_label = models.CharField(max_length=200, help_text=_("Who acted, as shown at the time."))
     source = models.CharField(max_length=16)
     via = models.CharField(max_length=200, blank=True, help_text=_("Token, job or plugin that acted."))
-    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Not indexed: nothing looks changes up by request, and every index costs each write (imports
+    # write a change record per new person); change_object_idx serves lookups by object type.
+    request_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=8, choices=Action.choices)
-    object_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+", db_index=False)
     object_id = models.BigIntegerField()
     object_repr = models.CharField(max_length=200)
     # Whose history the change belongs to: kept as plain ids so that history outlives the record.

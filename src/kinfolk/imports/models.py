@@ -105,7 +105,8 @@ class ImportRowResult(models.Model):
         REJECTED = "rejected", _("rejected")
         FLAGGED = "flagged", _("created and flagged for review")
 
-    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="rows")
+    # import_row_once (run, row_number) serves lookups by run: no index of its own.
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="rows", db_index=False)
     row_number = models.IntegerField()
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     person_id = models.BigIntegerField(null=True, blank=True)

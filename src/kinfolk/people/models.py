@@ -24,7 +24,7 @@ class Person(KinfolkModel):
     given_name = models.CharField(_("given name"), max_length=150, blank=True)
     middle_name = models.CharField(_("middle name"), max_length=150, blank=True)
     family_name = models.CharField(_("family name"), max_length=150, blank=True)
-    display_name = models.CharField(_("display name"), max_length=300, blank=True, db_index=True)
+    display_name = models.CharField(_("display name"), max_length=300, blank=True)  # person_display_name_idx
     preferred_name = models.CharField(_("preferred name"), max_length=150, blank=True)
     prefix = models.CharField(_("prefix"), max_length=50, blank=True, help_text=_("Dr, Ms, Rev…"))
     suffix = models.CharField(_("suffix"), max_length=50, blank=True, help_text=_("Jr, PhD…"))
@@ -161,7 +161,8 @@ class EmailAddress(PersonDetail):
         BOUNCED = "bounced", _("bounced")
         INVALID = "invalid", _("invalid")
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="emails")
+    # email_unique_per_person (person, normalized) serves lookups by person: no index of its own.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="emails", db_index=False)
     email = models.CharField(_("email"), max_length=254)
     normalized = models.CharField(_("normalised email"), max_length=254, db_index=True, editable=False)
     kind = models.CharField(_("kind"), max_length=16, blank=True, help_text=_("work, home, other"))
