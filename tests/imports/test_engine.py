@@ -367,3 +367,49 @@ def test_only_who_ran_an_import_or_an_administrator_may_undo_it(tmp_path, users)
     with pytest.raises(ValidationError, match="Only who ran the import"):
         check_undo_import(run, actor=users["b_member"])
     assert Person.objects.filter(given_name="A").count() == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_entries_and_keys_an_import_writes_are_those_the_stored_people_give(tmp_path, workers):
+    # Given a file with every kind of detail the search entry and the matching keys are made of, a
+    # person given twice (folded into one), umlauts, a second email and phone, an address and ids
+    from kinfolk.identity.models import MatchKey, MatchProfile
+    from kinfolk.identity.services import rebuild_keys
+    from kinfolk.search.index import reindex
+    from kinfolk.search.models import SearchEntry
+
+    header = ["Vorname", "Nachname", "Email", "Email 2", "Phone", "Phone 2", "Street", "Postcode", "City"]
+    header += ["Country", "Birthday", "salesforce id"]
+    rows = [
+        ["Jürgen", "Müller", "J.Mueller@Example.org", "jm@example.de", "0151 2345 6789", "+49 30 901820"],
+        ["Zoë", "O'Brien", "", "", "+44 20 7946 0958", "", "1 High St", "SW1A 1AA", "London", "GB"],
+        ["", "", "solo@example.org", "", "", "", "", "", "", "", "", "sf-3"],
+        ["Ada", "Lovelace", "ada@example.org", "", "", "", "", "", "", "GB", "10.12.1815", "sf-1"],
+        ["Ada", "Lovelace", "", "countess@example.org", "020 7946 0000", "", "", "", "", "GB", "", "sf-1"],
+    ]
+    rows[0] += ["Hauptstr. 5", "10115", "Berlin", "DE", "1970-01-02", "sf-2"]
+    path = write_csv(tmp_path / "p.csv", header, rows)
+    # When it is imported (validation inline, or in worker processes)
+    run = do_import(path, default_region="DE", workers=workers)
+    assert run.summary() == {"created": 4, "updated": 1, "skipped": 0, "rejected": 0, "flagged": 0}
+    ids = list(Person.objects.order_by("pk").values_list("pk", flat=True))
+
+    def stored():
+        entries = sorted(
+            SearchEntry.objects.filter(kind="person").values_list(
+                "object_id", "title", "subtitle", "document", "title_key"
+            )
+        )
+        profiles = sorted(MatchProfile.objects.values_list(*[f.attname for f in MatchProfile._meta.fields]))
+        keys = sorted(MatchKey.objects.values_list("person_id", "kind", "value"))
+        return entries, profiles, keys
+
+    written = stored()
+    # Then they are what reading the stored people back gives
+    reindex("person", ids)
+    rebuild_keys(ids)
+    assert stored() == written
+    entries, profiles, keys = written
+    assert [e[0] for e in entries] == ids and [p[0] for p in profiles] == ids
+    assert ("email", "countess@example.org") in {(k, v) for _p, k, v in keys}  # from the folded row
+    assert any("mueller" in e[3] and "muller" in e[3] for e in entries)

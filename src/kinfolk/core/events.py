@@ -13,6 +13,11 @@ from kinfolk.core.context import Via, current_via
 
 log = logging.getLogger("kinfolk.events")
 _handlers = defaultdict(list)
+
+# Set in an event's data by a bulk writer that wrote the record's derived rows (a new person's matching
+# profile and keys, its search entry) in the same transaction, from the values it wrote: the
+# handlers that would otherwise read the record back to rebuild them leave it alone.
+DERIVED_WRITTEN = "derived_written"
 _collecting: ContextVar[list | None] = ContextVar("kinfolk_collected_events", default=None)
 
 
@@ -42,6 +47,14 @@ def on_event(pattern, *, batch=False):
         return handler
 
     return register
+
+
+def derived_written(events):
+    """Ids of the records whose every event here says its derived rows were written with it (DERIVED_WRITTEN)."""
+    written, other = set(), set()
+    for event in events:
+        (written if event.data.get(DERIVED_WRITTEN) else other).add(event.object_id)
+    return written - other
 
 
 def remove_handler(pattern, handler):

@@ -1,6 +1,6 @@
 """Event handlers: keep the matching keys of a person current as they change."""
 
-from kinfolk.core.events import on_event
+from kinfolk.core.events import derived_written, on_event
 
 
 @on_event("person.*", batch=True)
@@ -8,4 +8,6 @@ def refresh_keys(events):
     """Recompute the matching keys of the people these events touched, once they have committed."""
     from kinfolk.identity.services import rebuild_keys
 
-    rebuild_keys(list(dict.fromkeys(e.object_id for e in events)))  # a deleted person loses its keys
+    written = derived_written(events)  # new people whose bulk writer stored their keys with them
+    # a deleted person loses its keys
+    rebuild_keys([pk for pk in dict.fromkeys(e.object_id for e in events) if pk not in written])

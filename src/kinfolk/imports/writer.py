@@ -10,16 +10,20 @@ instances and SQL for each row, which at a million rows is most of an import.
 """
 
 import datetime
+import functools
 import json
+from typing import NamedTuple
 
 from django.db import connection, models
 from django.utils import timezone
 
 from kinfolk.core.audit import _json_value, _without_empty, audited_fields, build_record
 from kinfolk.core.context import current_via
-from kinfolk.core.events import Event, announce_on_commit
+from kinfolk.core.events import DERIVED_WRITTEN, Event, announce_on_commit
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.services import bulk_record_creates
+from kinfolk.identity.matching import blocking_keys
+from kinfolk.identity.services import profile_of, write_profiles
 from kinfolk.people.models import (
     Affiliation,
     EmailAddress,
@@ -30,6 +34,9 @@ from kinfolk.people.models import (
     PhoneNumber,
     PostalAddress,
 )
+from kinfolk.search.backends import backend as search_backend
+from kinfolk.search.index import ENTRY_FIELDS, person_entry_fields
+from kinfolk.search.models import SearchEntry
 
 DETAIL_MODELS = {
     "emails": EmailAddress,
@@ -107,6 +114,16 @@ class Loader:
         columns = [c[0] for c in plain] + [c[0] for c in converted]
         self._load(model._meta.db_table, columns, tuples)
 
+    def insert_tuples(self, model, columns, tuples):
+        """Insert rows given as tuples of database values in the order of `columns` (attnames), as they are.
+
+        For the writers' hottest tables (search entries, matching keys), whose rows have no defaults
+        to fill in nor values to convert: no dict per row.
+        """
+        if tuples:
+            names = [model._meta.get_field(c).column if c != "id" else model._meta.pk.column for c in columns]
+            self._load(model._meta.db_table, names, tuples)
+
     def _converter(self, field):
         """How values of this field become database values; None when they go as they are."""
         if isinstance(field, models.JSONField):
@@ -121,7 +138,15 @@ class Loader:
         raise NotImplementedError
 
 
-_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(v, ensure_ascii=False), encoder made once
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(v, ensure_ascii=False), encoder made once
+
+
+class Encoded(str):
+    """JSON text encoded ahead (by an import's validation workers): loaded as it is."""
+
+
+def _to_json(value):
+    return value if type(value) is Encoded else _encode(value)
 
 
 def _key_of(value):
@@ -197,9 +222,15 @@ class RecordTemplate:
             "team_id": None,
         }
 
-    def row(self, *, object_id, object_repr, person_id, after, organisation_id=None):
-        # diff({}, _without_empty(after)), what build_record stores for a create, without its comparisons
-        changes = {k: {"before": None, "after": v} for k, v in sorted(_without_empty(after).items())}
+    @staticmethod
+    def changes(after):
+        """diff({}, _without_empty(after)): what build_record stores for a create, without its comparisons."""
+        return {k: {"before": None, "after": v} for k, v in sorted(_without_empty(after).items())}
+
+    def row(self, *, object_id, object_repr, person_id, after=None, changes=None, organisation_id=None):
+        """A ChangeRecord row; changes as RecordTemplate.changes(after) gives them, or JSON Encoded ahead."""
+        if changes is None:
+            changes = self.changes(after)
         return {
             **self.base,
             "object_id": object_id,
@@ -220,14 +251,76 @@ def _detail_summary(kind, item):
     return ", ".join(str(v) for k, v in item.items() if v and k != "is_primary")
 
 
-def bulk_create_people(new_people, *, actor, team=None):
-    """Create people from [(values, details)]; returns their ids in the same order."""
+def _primary_first(items):
+    """Detail items in the order a person's page and search read them back: the primary one, then as given."""
+    if len(items) < 2:
+        return items
+    order = sorted(range(len(items)), key=lambda i: (not items[i].get("is_primary", i == 0), i))
+    return [items[i] for i in order]
+
+
+@functools.cache
+def _blank_person():
+    """The audit's reading of a person with every field at its default."""
+    return {f.name: _json_value(f.get_default()) for f in audited_fields(Person)}
+
+
+def creation_changes(values, details):
+    """The changes of a new person's ChangeRecord, with the details it came with, as JSON text."""
+    blank = _blank_person()
+    after = {**blank, **{k: _json_value(v) for k, v in values.items() if k in blank}}
+    for kind in DETAIL_MODELS:
+        items = details.get(kind)
+        if items:
+            after[kind] = [_detail_summary(kind, item) for item in items]
+    return Encoded(_encode(RecordTemplate.changes(after)))
+
+
+class Derived(NamedTuple):
+    """What bulk_create_people writes of a new person besides its own rows, worked out from its values."""
+
+    entry: tuple  # search.index.entry_fields
+    profile: object  # identity.matching.Profile
+    keys: tuple  # its blocking keys
+    changes: str  # creation_changes, encoded
+
+
+def derived_rows(values, details):
+    """Derived rows of a new person (search entry, matching profile and keys, audit), from what will be written.
+
+    Pure: import workers work it out beside validation, so that the writer stores a person's entry
+    and keys in the batch's transaction without reading the person back (search.index.person_entries
+    and identity.services.source_profiles give the same from the stored rows; tests compare them).
+    """
+    emails = [e["email"] for e in _primary_first(details.get("emails") or ())]
+    phones = [p["number"] for p in _primary_first(details.get("phones") or ())]
+    entry = person_entry_fields(
+        values.get("display_name", ""),
+        values.get("given_name", ""),
+        values.get("middle_name", ""),
+        values.get("family_name", ""),
+        values.get("preferred_name", ""),
+        emails,
+        phones,
+    )
+    profile = profile_of({**values, **details})  # the single check's reading of values about to be saved
+    return Derived(entry, profile, tuple(blocking_keys(profile)), creation_changes(values, details))
+
+
+def bulk_create_people(new_people, *, actor, team=None, derived=None):
+    """Create people from [(values, details)]; returns their ids in the same order.
+
+    Their search entries and matching profiles and keys are written too, in the same transaction;
+    derived: derived_rows() of each person where the caller has it already (None where not).
+    """
     if not new_people:
         return []
     load = loader_for()
     source = current_via().source
-    person_fields = list(audited_fields(Person))
-    defaults = {f.attname: f.get_default() for f in person_fields}
+    derived = [
+        d or derived_rows(values, details)
+        for (values, details), d in zip(new_people, derived or [None] * len(new_people), strict=True)
+    ]
     ids = load.allocate_ids(Person, len(new_people))
     template = RecordTemplate(Person(pk=ids[0], display_name="-"), actor=actor)
     people, records = [], []
@@ -236,46 +329,73 @@ def bulk_create_people(new_people, *, actor, team=None):
     counts = {kind: sum(len(d.get(kind) or ()) for _v, d in new_people) for kind in DETAIL_MODELS}
     for kind, n in counts.items():
         detail_ids[kind] = iter(load.allocate_ids(DETAIL_MODELS[kind], n)) if n else iter(())
-    blank = {f.name: _json_value(defaults[f.attname]) for f in person_fields}
-    for pid, (values, details) in zip(ids, new_people, strict=True):
+    team_id = team.pk if team else None
+    for pid, (values, details), known in zip(ids, new_people, derived, strict=True):
         row = {**values, "id": pid}
         people.append(row)
-        after = {**blank, **{k: _json_value(v) for k, v in values.items() if k in blank}}
         for kind in DETAIL_MODELS:
-            items = details.get(kind) or ()
+            items = details.get(kind)
+            if not items:
+                continue
             for i, item in enumerate(items):
                 detail = {
                     **item,
                     "id": next(detail_ids[kind]),
                     "person_id": pid,
-                    "added_by_team_id": team.pk if team else None,
+                    "added_by_team_id": team_id,
                     "source": source,
                 }
                 if kind != "external_ids" and "is_primary" not in item:
                     detail["is_primary"] = i == 0
                 details_rows[kind].append(detail)
-            if items:
-                after[kind] = [_detail_summary(kind, item) for item in items]
         records.append(
             template.row(
-                object_id=pid, object_repr=values.get("display_name") or "", person_id=pid, after=after
+                object_id=pid,
+                object_repr=values.get("display_name") or "",
+                person_id=pid,
+                changes=known.changes,
             )
         )
     load.insert(Person, people)
     for kind, rows in details_rows.items():
         load.insert(DETAIL_MODELS[kind], rows)
     load.insert(ChangeRecord, records, with_ids=False)
+    _write_derived(load, ids, derived)
     _announce_created(ids, actor)
     return ids
+
+
+def _write_derived(load, ids, derived):
+    """The new people's search entries, matching profiles and keys (their events then skip rebuilding them)."""
+    entry_ids = load.allocate_ids(SearchEntry, len(ids))
+    kind = SearchEntry.Kind.PERSON
+    load.insert_tuples(
+        SearchEntry,
+        ("id", "kind", "object_id", *ENTRY_FIELDS),
+        [(entry_id, kind, pid, *d.entry) for pid, entry_id, d in zip(ids, entry_ids, derived, strict=True)],
+    )
+    document = ENTRY_FIELDS.index("document")
+    search_backend().insert(
+        (entry_id, d.entry[document]) for entry_id, d in zip(entry_ids, derived, strict=True)
+    )
+    write_profiles(load, [(pid, d.profile, d.keys) for pid, d in zip(ids, derived, strict=True)])
 
 
 def _announce_created(ids, actor):
     """person.created for each new person once the batch commits (one dispatch for the whole batch)."""
     via = current_via()
     actor_id = getattr(actor, "pk", None)
+    written = {DERIVED_WRITTEN: True}
     announce_on_commit(
         [
-            Event(type="person.created", model="people.person", object_id=pid, actor_id=actor_id, via=via)
+            Event(
+                type="person.created",
+                model="people.person",
+                object_id=pid,
+                actor_id=actor_id,
+                via=via,
+                data=written,
+            )
             for pid in ids
         ]
     )

@@ -71,6 +71,11 @@ class SQLiteBackend:
                 )
                 cursor.executemany(f"INSERT INTO {FTS_TABLE} (rowid, document) VALUES (%s, %s)", chunk)  # noqa: S608
 
+    def insert(self, rows):
+        """(entry id, document) pairs of entries that are new: nothing to remove first."""
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {FTS_TABLE} (rowid, document) VALUES (%s, %s)", list(rows))  # noqa: S608
+
     def delete(self, ids):
         with connection.cursor() as cursor:
             for chunk in _chunks(ids):
@@ -151,6 +156,9 @@ class PostgreSQLBackend:
         cursor.execute("DROP INDEX IF EXISTS search_document_fts")
 
     def write(self, rows):
+        """Nothing to do: the GIN indexes follow the table."""
+
+    def insert(self, rows):
         """Nothing to do: the GIN indexes follow the table."""
 
     def delete(self, ids):

@@ -2,7 +2,7 @@
 
 import functools
 
-from kinfolk.core.events import on_event
+from kinfolk.core.events import derived_written, on_event
 from kinfolk.people.models import Person
 from kinfolk.search.index import PERSON_FIELDS, note
 from kinfolk.search.models import SearchEntry
@@ -11,9 +11,13 @@ from kinfolk.search.models import SearchEntry
 @on_event("person.*", batch=True)
 def people_changed(events):
     """Any change to people or their details (created, updated, merged, deleted) re-reads them, set-wise;
-    except an update that names only fields of the person that its entry is not made of (a birth date)."""
+    except an update that names only fields of the person that its entry is not made of (a birth date),
+    and new people whose entry their bulk writer wrote with them."""
     ids = []
+    written = derived_written(events)  # new people whose bulk writer stored their entry with them
     for event in events:
+        if event.object_id in written:
+            continue
         if event.type == "person.updated" and _unsearched(event.data.get("fields")):
             continue
         ids.append(event.object_id)

@@ -49,21 +49,47 @@ def _phone_words(number):
     return f"{digits} 0{national} {national}"
 
 
-def _entry(kind, object_id, title, subtitle, parts):
+def entry_fields(title, subtitle, parts):
+    """(title, subtitle, document, title_key) of an entry: what SearchEntry stores besides kind and id."""
     document = " ".join(p for p in parts if p)
+    return (
+        (title or "")[:300],
+        (subtitle or "")[:300],
+        _SPACE_RUNS.sub(" ", document).strip(),
+        fold(title)[:100],
+    )
+
+
+_SPACE_RUNS = re.compile(r"\s+")
+ENTRY_FIELDS = ("title", "subtitle", "document", "title_key")
+
+
+def _entry(kind, object_id, title, subtitle, parts):
     return SearchEntry(
         kind=kind,
         object_id=object_id,
-        title=(title or "")[:300],
-        subtitle=(subtitle or "")[:300],
-        document=re.sub(r"\s+", " ", document).strip(),
-        title_key=fold(title)[:100],
+        **dict(zip(ENTRY_FIELDS, entry_fields(title, subtitle, parts), strict=True)),
     )
 
 
 # The fields of Person that its entry is made of (with its emails and phones); a change to any other
 # field of a person leaves the entry as it was.
 PERSON_FIELDS = ("display_name", "given_name", "middle_name", "family_name", "preferred_name")
+
+
+def person_entry_fields(display, given, middle, family, preferred, emails, phones):
+    """entry_fields of a person from its names and its emails and phone numbers, primary first.
+
+    The one definition of a person's entry: person_entries reads these values back from the
+    database, and bulk writers (imports) that have them at hand build the entry without reading.
+    """
+    names = " ".join(dict.fromkeys(p for p in (display, given, middle, family, preferred) if p))
+    subtitle = " · ".join(p for p in (emails[:1] + phones[:1]) if p)
+    return entry_fields(
+        display or (emails[0] if emails else ""),
+        subtitle,
+        [words_of(names), *(e.lower() for e in emails), *map(_phone_words, phones)],
+    )
 
 
 def person_entries(ids):
@@ -83,18 +109,13 @@ def person_entries(ids):
             .values_list("person_id", "number")
         ):
             phones[pid].append(number)
-        for pid, display, given, middle, family, preferred in Person.objects.filter(
-            **ids_lookup("pk", chunk)
-        ).values_list("pk", *PERSON_FIELDS):
-            names = " ".join(dict.fromkeys(p for p in (display, given, middle, family, preferred) if p))
-            subtitle = " · ".join(p for p in (emails[pid][:1] + phones[pid][:1]) if p)
+        for pid, *names in Person.objects.filter(**ids_lookup("pk", chunk)).values_list("pk", *PERSON_FIELDS):
+            fields = person_entry_fields(*names, emails[pid], phones[pid])
             entries.append(
-                _entry(
-                    SearchEntry.Kind.PERSON,
-                    pid,
-                    display or (emails[pid][0] if emails[pid] else ""),
-                    subtitle,
-                    [words_of(names), *(e.lower() for e in emails[pid]), *map(_phone_words, phones[pid])],
+                SearchEntry(
+                    kind=SearchEntry.Kind.PERSON,
+                    object_id=pid,
+                    **dict(zip(ENTRY_FIELDS, fields, strict=True)),
                 )
             )
     return entries
