@@ -100,9 +100,90 @@ class GrowthStatistics:
         return max(0, int(row[0])) if row else 0  # -1: never analyzed
 
 
-# Compiled SQL of rows_for_each, per (model, foreign key, number of ids, database vendor), with the
-# columns' attribute names and their converters.
-_ROWS_FOR_SQL = {}
+class CompiledQuery:
+    """A queryset compiled by the ORM once, run again with other values in the places of its markers.
+
+    Building and compiling a query took the ORM longer than the database took to run it. `markers`
+    are values the queryset was built with, each of which must appear exactly once among its
+    parameters; `params(values)` puts `values` in their places. The rows are those of the model with
+    every concrete field (no select_related, annotations or deferred fields), and `instances` makes
+    them as the ORM's own iterator does (`from_db` after the same converters).
+    """
+
+    def __init__(self, db, queryset, markers):
+        compiler = queryset.query.get_compiler(connection=db)
+        sql, params = compiler.as_sql()
+        params = list(params)
+        if any(params.count(marker) != 1 for marker in markers):
+            raise RuntimeError(f"{queryset.model.__name__}: markers {markers!r} not each once in {params!r}")
+        columns = [expression for expression, _sql, _alias in compiler.select]
+        attnames = [getattr(column, "target", None) and column.target.attname for column in columns]
+        if attnames != [field.attname for field in queryset.model._meta.concrete_fields]:
+            raise RuntimeError(f"{queryset.model.__name__}: unexpected columns {attnames!r}")
+        self.model = queryset.model
+        self.sql = sql
+        self._params = params
+        self._slots = [params.index(marker) for marker in markers]
+        self._attnames = attnames
+        self._converters = [
+            (index, functions, expression)
+            for index, (functions, expression) in compiler.get_converters(columns).items()
+        ]
+
+    def params(self, values):
+        """The parameters of the SQL with `values` in the markers' places."""
+        params = self._params.copy()
+        for slot, value in zip(self._slots, values, strict=True):
+            params[slot] = value
+        return params
+
+    def instances(self, db, rows):
+        """Model instances of rows that the SQL fetched."""
+        alias, from_db, attnames, converters = db.alias, self.model.from_db, self._attnames, self._converters
+        if not converters:
+            return [from_db(alias, attnames, row) for row in rows]
+        records = []
+        for row in rows:
+            values = list(row)
+            for index, functions, expression in converters:
+                value = values[index]
+                for function in functions:
+                    value = function(value, expression, db)
+                values[index] = value
+            records.append(from_db(alias, attnames, values))
+        return records
+
+    def run(self, values):
+        """The instances the query finds with `values` in the markers' places, on the default database."""
+        db = connections[DEFAULT_DB_ALIAS]
+        return self.instances(db, fetch_each(db, [(self.sql, self.params(values))])[0])
+
+
+_COMPILED = {}  # (caller's key, database vendor) -> CompiledQuery
+_COMPILED_MAX = 1000  # a bound, not a working size: keys are kinds of query (times scopes of actors)
+
+
+def compiled_query(key, build, markers):
+    """The CompiledQuery of `build(*markers)` on the default database, compiled the first time `key` is asked for.
+
+    Every queryset that `build` could make for this key must differ only in the markers' values: the
+    key names all else the query depends on (for a scoped query, the actor's scope).
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the proxy costs per access
+    full_key = (key, db.vendor)
+    query = _COMPILED.get(full_key)
+    if query is None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        query = _COMPILED[full_key] = CompiledQuery(db, build(*markers), markers)
+    return query
+
+
+def markers(count):
+    """`count` distinct integers that no id is, to stand for ids while a query is compiled."""
+    return [-1 - n for n in range(count)]
+
+
 ROWS_FOR_MAX = 200  # the largest page of any list; more ids are fetched through the ORM as usual
 
 
@@ -111,16 +192,14 @@ def rows_for_each(requests):
     `fk_attname` is one of `ids`, in the model's default order.
 
     What Django's prefetch_related does, without compiling the same query on every request: the ORM
-    compiles it once per number of ids (ordering, columns, quoting, the converters of the columns'
-    values), and each call runs that SQL with the ids as its parameters and makes the instances as
-    the ORM's own iterator does (`from_db` after the same converters). On PostgreSQL the queries go
-    to the server together and come back together (psycopg's pipeline mode): one round trip for a
-    person's five kinds of details instead of five.
+    compiles it once per number of ids (a CompiledQuery), and each call runs that SQL with the ids as
+    its parameters. On PostgreSQL the queries go to the server together and come back together
+    (psycopg's pipeline mode): one round trip for a person's five kinds of details instead of five.
     The caller scopes: use it only for rows every reader of their owner may see.
     """
-    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the proxy costs per access
+    db = connections[DEFAULT_DB_ALIAS]
     results = [None] * len(requests)
-    queued = []  # (index in requests, model, compiled SQL with its columns and converters, ids)
+    queued = []  # (index in requests, CompiledQuery, ids)
     for index, (model, fk_attname, ids) in enumerate(requests):
         ids = list(dict.fromkeys(ids))
         if not ids:
@@ -128,14 +207,17 @@ def rows_for_each(requests):
         elif len(ids) > ROWS_FOR_MAX:
             results[index] = list(model._default_manager.filter(**{f"{fk_attname}__in": ids}))
         else:
-            key = (model, fk_attname, len(ids), db.vendor)
-            compiled = _ROWS_FOR_SQL.get(key)
-            if compiled is None:
-                compiled = _ROWS_FOR_SQL[key] = _compile_rows_for(db, model, fk_attname, len(ids))
-            queued.append((index, model, compiled, ids))
-    fetched = fetch_each(db, [(compiled[0], ids) for _index, _model, compiled, ids in queued])
-    for (index, model, (_sql, attnames, converters), _ids), rows in zip(queued, fetched, strict=True):
-        results[index] = _instances(db, model, attnames, converters, rows)
+            query = compiled_query(
+                ("rows_for_each", model, fk_attname, len(ids)),
+                lambda *ids, model=model, fk_attname=fk_attname: model._default_manager.filter(
+                    **{f"{fk_attname}__in": ids}
+                ),
+                markers(len(ids)),
+            )
+            queued.append((index, query, ids))
+    fetched = fetch_each(db, [(query.sql, query.params(ids)) for _index, query, ids in queued])
+    for (index, query, _ids), rows in zip(queued, fetched, strict=True):
+        results[index] = query.instances(db, rows)
     return results
 
 
@@ -171,40 +253,6 @@ def _pipelines_supported():
     return psycopg.Pipeline.is_supported()
 
 
-def _instances(db, model, attnames, converters, rows):
-    alias, from_db = db.alias, model.from_db
-    if not converters:
-        return [from_db(alias, attnames, row) for row in rows]
-    records = []
-    for row in rows:
-        values = list(row)
-        for index, functions, expression in converters:
-            value = values[index]
-            for function in functions:
-                value = function(value, expression, db)
-            values[index] = value
-        records.append(from_db(alias, attnames, values))
-    return records
-
-
-def _compile_rows_for(db, model, fk_attname, count):
-    markers = [-1 - n for n in range(count)]  # distinct, so that the IN list keeps every placeholder
-    query = model._default_manager.filter(**{f"{fk_attname}__in": markers}).query
-    compiler = query.get_compiler(connection=db)
-    sql, params = compiler.as_sql()
-    if list(params) != markers:
-        raise RuntimeError(f"{model.__name__} by {fk_attname}: unexpected parameters {params!r}")
-    columns = [expression for expression, _sql, _alias in compiler.select]
-    attnames = [column.target.attname for column in columns]
-    if attnames != [field.attname for field in model._meta.concrete_fields]:
-        raise RuntimeError(f"{model.__name__}: unexpected columns {attnames!r}")
-    converters = [
-        (index, functions, expression)
-        for index, (functions, expression) in compiler.get_converters(columns).items()
-    ]
-    return sql, attnames, converters
-
-
 def drop_index(model_label, field_name):
     """A migration step that drops the single-column index(es) of a field whose db_index became False.
 
@@ -230,3 +278,26 @@ def drop_index(model_label, field_name):
             schema_editor.execute(schema_editor._create_index_sql(model, fields=[field]))
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+def update_rows(model, fields, objs):
+    """UPDATE the named fields of each object by its primary key: one statement, executed for them all.
+
+    What bulk_update writes, without its CASE WHEN id = … expression, which the database evaluates
+    branch by branch for every row (500 branches a statement): a batch of updates costs one
+    prepared statement run per row instead.
+    """
+    objs = list(objs)
+    if not objs:
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    opts = model._meta
+    columns = [opts.get_field(name) for name in fields]
+    quote = db.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+    sql = f"UPDATE {quote(opts.db_table)} SET {assignments} WHERE {quote(opts.pk.column)} = %s"  # noqa: S608 (a model's names)
+    params = [
+        [f.get_db_prep_save(getattr(o, f.attname), connection=db) for f in columns] + [o.pk] for o in objs
+    ]
+    with db.cursor() as cursor:
+        cursor.executemany(sql, params)

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kinfolk.core.audit import build_record, record_change, snapshot
+from kinfolk.core.db import update_rows
 from kinfolk.core.events import emit_on_commit
 from kinfolk.core.models import ChangeRecord
 
@@ -116,7 +117,7 @@ class BulkUpdate:
                 fields = {*fields, "updated_at"}
             groups.setdefault(tuple(sorted(fields)), []).append(obj)
         for fields, objs in groups.items():
-            type(objs[0]).objects.bulk_update(objs, list(fields), batch_size=500)
+            update_rows(type(objs[0]), fields, objs)
         ChangeRecord.objects.bulk_create([record for _obj, record in self.records], batch_size=2000)
         if self.event:
             for obj, record in self.records:

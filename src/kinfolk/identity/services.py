@@ -320,23 +320,26 @@ def _write_keys(load, person_ids, whole_range=False):
         profiles = source_profiles(id_range=(person_ids[0], person_ids[-1]))
     else:
         profiles = source_profiles(person_ids)
-    write_profiles(load, ((pk, profile, None) for pk, profile in profiles.items()))
+    write_profiles(load, ((pk, profile_row(p), blocking_keys(p)) for pk, p in profiles.items()))
 
 
 def write_profiles(load, items):
-    """Store (person id, Profile, its blocking keys or None to work them out) for people who have none yet."""
+    """Store (person id, profile_row of its Profile, its blocking keys) for people who have none yet."""
     profiles, keys = [], []
-    for pk, profile, blocking in items:
-        given, given_raw, family, born, *rest = profile.to_row()
-        profiles.append((pk, given, given_raw, family, born.isoformat() if born else None, *rest))
-        keys.extend(
-            (kind, value, pk) for kind, value in (blocking_keys(profile) if blocking is None else blocking)
-        )
+    for pk, row, blocking in items:
+        profiles.append((pk, *row))
+        keys.extend((kind, value, pk) for kind, value in blocking)
     load.insert_tuples(MatchProfile, _PROFILE_COLUMNS, profiles)
     # In the order of the block index (kind, value, person): a batch's keys then go into the index's
     # pages in one pass instead of one random page each, which at a million people are mostly not cached.
     keys.sort()
     load.insert_tuples(MatchKey, ("kind", "value", "person_id"), keys)
+
+
+def profile_row(profile):
+    """A Profile as its MatchProfile row stores it, less the person id (dates as ISO text, for both databases)."""
+    given, given_raw, family, born, *rest = profile.to_row()
+    return (given, given_raw, family, born.isoformat() if born else None, *rest)
 
 
 # ---- single check -------------------------------------------------------------------------------
@@ -884,6 +887,7 @@ __all__ = [
     "compare_people",
     "find_possible_duplicates",
     "open_candidates",
+    "profile_row",
     "rebuild_keys",
     "resolve_person_id",
     "run_duplicate_detection",

@@ -23,7 +23,7 @@ from kinfolk.core.events import DERIVED_WRITTEN, Event, announce_on_commit
 from kinfolk.core.models import ChangeRecord
 from kinfolk.core.services import bulk_record_creates
 from kinfolk.identity.matching import blocking_keys
-from kinfolk.identity.services import profile_of, write_profiles
+from kinfolk.identity.services import profile_of, profile_row, write_profiles
 from kinfolk.people.models import (
     Affiliation,
     EmailAddress,
@@ -280,7 +280,7 @@ class Derived(NamedTuple):
     """What bulk_create_people writes of a new person besides its own rows, worked out from its values."""
 
     entry: tuple  # search.index.entry_fields
-    profile: object  # identity.matching.Profile
+    profile: tuple  # its identity.matching.Profile as stored (profile_row)
     keys: tuple  # its blocking keys
     changes: str  # creation_changes, encoded
 
@@ -304,7 +304,8 @@ def derived_rows(values, details):
         phones,
     )
     profile = profile_of({**values, **details})  # the single check's reading of values about to be saved
-    return Derived(entry, profile, tuple(blocking_keys(profile)), creation_changes(values, details))
+    keys = tuple(blocking_keys(profile))
+    return Derived(entry, profile_row(profile), keys, creation_changes(values, details))
 
 
 def bulk_create_people(new_people, *, actor, team=None, derived=None):
