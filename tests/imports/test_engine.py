@@ -271,7 +271,22 @@ def test_an_import_killed_at_any_point_resumes_to_exactly_the_uninterrupted_resu
             assert people_state() == expected_people, (stage, kill_at)
 
 
-def test_undo_removes_created_people_and_restores_updated_fields_unless_changed_since(tmp_path, admin):
+def _undo(run, actor, capture):
+    """Undo the import as the wizard does: a background job, run here by a worker's loop."""
+    from kinfolk.core.jobs import run_pending_jobs
+
+    with capture(execute=True):
+        job = check_undo_import(ImportRun.objects.get(pk=run.pk), actor=actor)
+    assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.UNDOING
+    run_pending_jobs()
+    job.refresh_from_db()
+    assert (job.kind, job.status) == ("import_undo", "done")
+    return job.result
+
+
+def test_undo_removes_created_people_and_restores_updated_fields_unless_changed_since(
+    tmp_path, admin, django_capture_on_commit_callbacks
+):
     kept = make_person(given_name="Kim", family_name="Old", emails=[{"email": "kim@example.org"}])
     touched = make_person(given_name="Tom", family_name="Old", emails=[{"email": "tom@example.org"}])
     path = write_csv(
@@ -291,7 +306,7 @@ def test_undo_removes_created_people_and_restores_updated_fields_unless_changed_
     other = Person.objects.get(given_name="Other")
     check_update_person(other, changes={"family_name": "Kept"}, actor=admin)
     # when the import is undone
-    result = check_undo_import(ImportRun.objects.get(pk=run.pk), actor=admin)
+    result = _undo(run, admin, django_capture_on_commit_callbacks)
     # then Kim is back as she was, the untouched new person is gone, and the two conflicts are named
     kept.refresh_from_db()
     touched.refresh_from_db()
@@ -306,6 +321,7 @@ def test_undo_removes_created_people_and_restores_updated_fields_unless_changed_
     assert result["removed"] == 1
     assert {c.get("field") for c in result["conflicts"] if c["person_id"] == touched.pk} >= {"family_name"}
     assert any(c["person_id"] == other.pk for c in result["conflicts"])
+    assert result["conflict_count"] == len(result["conflicts"])
     assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.UNDONE
     with pytest.raises(ValidationError):
         check_undo_import(ImportRun.objects.get(pk=run.pk), actor=admin)
@@ -342,7 +358,9 @@ def test_validation_in_worker_processes_gives_the_same_result(tmp_path, team_a):
     assert people_state() == expected
 
 
-def test_undo_keeps_organisations_others_are_linked_to_by_now(tmp_path, admin):
+def test_undo_keeps_organisations_others_are_linked_to_by_now(
+    tmp_path, admin, django_capture_on_commit_callbacks
+):
     from kinfolk.people.models import Affiliation
     from kinfolk.people.services import check_create_affiliation
 
@@ -355,7 +373,7 @@ def test_undo_keeps_organisations_others_are_linked_to_by_now(tmp_path, admin):
     ]
     later = make_person(given_name="Later")
     check_create_affiliation(later, org, data={"title": "Chair"}, actor=admin)
-    check_undo_import(ImportRun.objects.get(pk=run.pk), actor=admin)
+    _undo(run, admin, django_capture_on_commit_callbacks)
     assert Affiliation.objects.filter(person=existing).count() == 0
     assert list(
         Affiliation.objects.filter(organisation=org).values_list("person__given_name", flat=True)
@@ -413,3 +431,39 @@ def test_the_entries_and_keys_an_import_writes_are_those_the_stored_people_give(
     assert [e[0] for e in entries] == ids and [p[0] for p in profiles] == ids
     assert ("email", "countess@example.org") in {(k, v) for _p, k, v in keys}  # from the folded row
     assert any("mueller" in e[3] and "muller" in e[3] for e in entries)
+
+
+def test_an_undo_killed_midway_finishes_when_run_again_with_nothing_lost_or_done_twice(tmp_path, admin):
+    # Given an import of 7 new people and one update of someone who existed
+    from kinfolk.imports import services
+
+    old = make_person(given_name="Old", family_name="Name", emails=[{"email": "old@example.org"}])
+    rows = [[f"P{i}", "New", f"p{i}@example.org"] for i in range(7)] + [["Old", "Changed", "old@example.org"]]
+    run = do_import(write_csv(tmp_path / "p.csv", ["First Name", "Last Name", "Email"], rows), actor=admin)
+    assert run.summary()["created"] == 7
+    ImportRun.objects.filter(pk=run.pk).update(
+        status=ImportRun.Status.UNDOING, undo_state=services._new_undo_state()
+    )
+    # When undoing is killed after its second chunk of people (chunks of 3)
+    chunks = []
+
+    def killed(done):
+        chunks.append(done)
+        if len(chunks) == 2:
+            raise ImportInterrupted
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(services, "UNDO_CHUNK", 3)
+        with pytest.raises(ImportInterrupted):
+            services.do_undo_import(ImportRun.objects.get(pk=run.pk), actor=admin, progress=killed)
+        # then two chunks are gone and the checkpoint says so
+        assert Person.objects.filter(family_name="New").count() == 1
+        assert ImportRun.objects.get(pk=run.pk).undo_state["removed"] == 6
+        # and run again, it finishes: every new person gone once, the old one restored
+        result = services.do_undo_import(ImportRun.objects.get(pk=run.pk), actor=admin)
+    assert result == {"removed": 7, "restored": 2, "conflicts": [], "conflict_count": 0}
+    assert list(Person.objects.values_list("given_name", "family_name")) == [("Old", "Name")]
+    assert old.pk == Person.objects.get().pk
+    deletions = ChangeRecord.objects.filter(action="delete", object_type__model="person")
+    assert deletions.count() == 7 and len(set(deletions.values_list("object_id", flat=True))) == 7
+    assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.UNDONE

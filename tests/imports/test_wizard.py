@@ -68,9 +68,17 @@ def test_upload_map_preview_import_and_undo(
     # then the rejected rows download with reasons, and the import can be undone
     report = client.get(f"/imports/{real.pk}/errors.csv", secure=True).content.decode()
     assert report.splitlines()[0] == "Vorname,Nachname,E-Mail,Geheim,reason"
-    assert client.post(f"/imports/{real.pk}/undo/", secure=True).status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/imports/{real.pk}/undo/", secure=True).status_code == 302
+    assert (
+        "Being undone: 0 people removed so far."
+        in client.get(f"/imports/{real.pk}/", secure=True).content.decode()
+    )
+    run_pending_jobs()
     assert not Person.objects.filter(given_name="Ada").exists()
     assert ImportRun.objects.get(pk=real.pk).status == ImportRun.Status.UNDONE
+    page = client.get(f"/imports/{real.pk}/", secure=True).content.decode()
+    assert f"Undone: {real.created} people removed, 0 fields restored, 0 left as they were." in page
 
 
 def test_another_users_import_is_not_found(client, users, tmp_path):

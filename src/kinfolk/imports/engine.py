@@ -728,7 +728,7 @@ def default_workers():
 def run_import(import_id, *, batch_size=BATCH_SIZE, hook=None, progress=None, workers=None):
     """Run (or resume) the import with this id from its checkpoint; the job runner calls this."""
     run = ImportRun.objects.select_related("team", "created_by").get(pk=import_id)
-    if run.status in (ImportRun.Status.DONE, ImportRun.Status.UNDONE):
+    if run.status in (ImportRun.Status.DONE, ImportRun.Status.UNDOING, ImportRun.Status.UNDONE):
         return run
     try:
         engine = Engine(run, batch_size=batch_size, hook=hook, progress=progress)

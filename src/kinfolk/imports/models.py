@@ -32,6 +32,7 @@ class ImportRun(models.Model):
         RUNNING = "running", _("running")
         DONE = "done", _("done")
         FAILED = "failed", _("failed")
+        UNDOING = "undoing", _("being undone")
         UNDONE = "undone", _("undone")
 
     class OnMatch(models.TextChoices):
@@ -66,6 +67,9 @@ class ImportRun(models.Model):
     rejected = models.IntegerField(default=0)
     flagged = models.IntegerField(default=0)
     error = models.TextField(_("error"), blank=True)
+    # Where undoing stands and what it did: {"phase", "after", "removed", "restored", "conflicts": [...],
+    # "conflict_count", "kept": [ids of new people kept because they changed since]}; the undo job's checkpoint.
+    undo_state = models.JSONField(_("undo"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -170,79 +170,190 @@ def write_error_report(run, stream):
     return count
 
 
+UNDO_CHUNK = 1000  # people or audit records per transaction of an undo
+CONFLICTS_KEPT = 1000  # conflicts an undo lists (all are counted)
+
+
 def check_undo_import(run, *, actor):
-    """Undo an import: remove the people it created and restore the fields it changed, where unchanged since."""
+    """Check that the actor may undo the import and that it can be, then undo it in a background job."""
     if not actor.is_org_admin and (actor_user(actor) is None or actor.pk != run.created_by_id):
         raise ValidationError({"import": [_("Only who ran the import, or an administrator, can undo it.")]})
     if run.dry_run or run.status not in (ImportRun.Status.DONE, ImportRun.Status.FAILED):
         raise ValidationError({"import": [_("Only a finished import that wrote data can be undone.")]})
-    return do_undo_import(run, actor=actor)
+    from kinfolk.imports.tasks import start_undo
 
-
-def do_undo_import(run, *, actor):
-    """Report {removed, restored, conflicts}; a conflict is a record changed by someone after the import."""
-    via = f"job {run.job_label}"
-    ours = ChangeRecord.objects.filter(via=via)
-    undo_via = f"job undo-{run.job_label}"
-    later = ChangeRecord.objects.exclude(via__in=(via, undo_via)).filter(
-        time__gte=run.started_at or run.created_at
-    )
-    created_ids = set(
-        run.rows.filter(outcome__in=(Outcome.CREATED, Outcome.FLAGGED), person_id__isnull=False).values_list(
-            "person_id", flat=True
+    with transaction.atomic():
+        # One undo at a time: the status moves on only from the one this check saw.
+        claimed = ImportRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=ImportRun.Status.UNDOING, undo_state=_new_undo_state()
         )
-    )
-    touched_since = set(later.filter(person_id__in=created_ids).values_list("person_id", flat=True))
-    result = {"removed": 0, "restored": 0, "conflicts": []}
-    with acting("import", job=f"undo-{run.job_label}"), transaction.atomic():
-        for person in Person.objects.filter(pk__in=created_ids - touched_since).iterator():
-            people_services.do_delete_person(person, actor=actor)
-            result["removed"] += 1
-        for pid in sorted(touched_since):
-            result["conflicts"].append(
-                {"person_id": pid, "reason": _("changed after the import; not removed")}
-            )
-        # Details added to people who already existed: removed unless changed since.
-        # Organisations, tags and lists the import created stay: others may use them by now.
-        added = ours.filter(action=ChangeRecord.Action.CREATE, person_id__isnull=False)
-        for record in added.exclude(person_id__in=created_ids):
-            model = record.object_type.model_class()
-            obj = model.objects.filter(pk=record.object_id).first() if model is not Person else None
-            if obj is None:
-                continue
-            if later.filter(object_type=record.object_type, object_id=record.object_id).exists():
-                result["conflicts"].append(
-                    {
-                        "person_id": record.person_id,
-                        "reason": _("%(obj)s changed since") % {"obj": record.object_repr},
-                    }
-                )
-                continue
-            do_delete(obj, actor=actor)
-        # Fields the import changed on people who already existed.
-        for record in ours.filter(action=ChangeRecord.Action.UPDATE).order_by("-time", "-id"):
-            model = record.object_type.model_class()
-            obj = model.objects.filter(pk=record.object_id).first()
-            if obj is None:
-                continue
-            newer = later.filter(
-                object_type=record.object_type, object_id=record.object_id, time__gte=record.time
-            )
-            changed_since = {f for r in newer for f in r.changes}
-            restore = {}
-            for field, change in record.changes.items():
-                if field in changed_since:
-                    result["conflicts"].append(
-                        {
-                            "person_id": record.person_id,
-                            "field": field,
-                            "reason": _("changed after the import"),
-                        }
+        if not claimed:
+            raise ValidationError({"import": [_("This import is being undone already.")]})
+        run.refresh_from_db()
+        return start_undo(run, actor=actor)
+
+
+def _new_undo_state():
+    return {"phase": "people", "after": 0, "removed": 0, "restored": 0, "conflicts": [], "conflict_count": 0}
+
+
+def do_undo_import(run, *, actor, progress=None):
+    """Undo an import: remove the people it created, the details it added and restore the fields it changed,
+    each unless changed by someone since; returns {removed, restored, conflicts, conflict_count}.
+
+    It works a chunk at a time, each chunk one transaction that also moves the run's undo checkpoint
+    (undo_state), so that a job killed midway resumes where it stopped: a million people removed
+    in a few thousand statements, not one transaction of hours.
+    """
+    state = run.undo_state or _new_undo_state()
+    undo = _Undo(run, state, actor, progress)
+    with acting("import", job=f"undo-{run.job_label}"):
+        if state["phase"] == "people":
+            undo.people()
+            undo.next_phase("details")
+        if state["phase"] == "details":
+            undo.details()
+            undo.next_phase("fields")
+        if state["phase"] == "fields":
+            undo.fields()
+            undo.next_phase("done")
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.UNDONE, finished_at=timezone.now())
+    return {k: state[k] for k in ("removed", "restored", "conflicts", "conflict_count")}
+
+
+class _Undo:
+    """The three phases of do_undo_import, chunk by chunk."""
+
+    def __init__(self, run, state, actor, progress):
+        self.run, self.state, self.actor, self.progress = run, state, actor, progress
+        via = f"job {run.job_label}"
+        since = run.started_at or run.created_at
+        # Changes are found by the time index: those since the import started, by it or by others.
+        self.ours = ChangeRecord.objects.filter(time__gte=since, via=via)
+        self.later = ChangeRecord.objects.filter(time__gte=since).exclude(
+            via__in=(via, f"job undo-{run.job_label}")
+        )
+        self.done = 0
+
+    def save(self, after):
+        self.state["after"] = after
+        ImportRun.objects.filter(pk=self.run.pk).update(undo_state=self.state)
+
+    def next_phase(self, phase):
+        self.state["phase"] = phase
+        self.save(0)
+
+    def conflict(self, **conflict):
+        self.state["conflict_count"] += 1
+        if len(self.state["conflicts"]) < CONFLICTS_KEPT:
+            self.state["conflicts"].append(conflict)
+
+    def tick(self, n):
+        self.done += n
+        if self.progress:
+            self.progress(self.done)
+
+    def people(self):
+        """The people it created, unless changed since (those are kept and named)."""
+        created = self.run.rows.filter(
+            outcome__in=(Outcome.CREATED, Outcome.FLAGGED), person_id__isnull=False
+        )
+        while chunk := list(
+            created.filter(row_number__gt=self.state["after"])
+            .order_by("row_number")
+            .values_list("row_number", "person_id")[:UNDO_CHUNK]
+        ):
+            ids = [pid for _n, pid in chunk]
+            with transaction.atomic():
+                touched = set(self.later.filter(person_id__in=ids).values_list("person_id", flat=True))
+                people = Person.objects.filter(pk__in=set(ids) - touched)
+                self.state["removed"] += people_services.do_delete_people(people, actor=self.actor)
+                for pid in sorted(touched):
+                    self.state.setdefault("kept", []).append(pid)
+                    self.conflict(person_id=pid, reason=_("changed after the import; not removed"))
+                self.save(chunk[-1][0])
+            self.tick(len(chunk))
+
+    def details(self):
+        """Details it added to people who already existed, unless changed since.
+
+        Organisations, tags and lists the import created stay: others may use them by now.
+        """
+        kept = set(self.state.get("kept", ()))
+
+        def not_added(record):
+            # people themselves (those it created went in the first phase), and what it gave the
+            # people it created and kept because they changed since
+            return record.person_id in kept or record.object_type.model_class() is Person
+
+        added = self.ours.filter(action=ChangeRecord.Action.CREATE, person_id__isnull=False)
+        while chunk := list(
+            added.filter(id__gt=self.state["after"]).order_by("id").select_related("object_type")[:UNDO_CHUNK]
+        ):
+            with transaction.atomic():
+                for model, records in _by_model(chunk, skip=not_added):
+                    objs = model.objects.in_bulk([r.object_id for r in records])
+                    changed = set(
+                        self.later.filter(
+                            object_type=records[0].object_type, object_id__in=list(objs)
+                        ).values_list("object_id", flat=True)
                     )
-                else:
-                    restore[field] = model._meta.get_field(field).to_python(change["before"])
-            if restore:
-                do_update(obj, changes=restore, actor=actor)
-                result["restored"] += len(restore)
-        ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.UNDONE, finished_at=timezone.now())
-    return result
+                    for record in records:
+                        obj = objs.get(record.object_id)
+                        if obj is None:  # gone with a person it created, or removed since
+                            continue
+                        if record.object_id in changed:
+                            self.conflict(
+                                person_id=record.person_id,
+                                reason=_("%(obj)s changed since") % {"obj": record.object_repr},
+                            )
+                            continue
+                        do_delete(obj, actor=self.actor)
+                self.save(chunk[-1].id)
+            self.tick(len(chunk))
+
+    def fields(self):
+        """Fields it changed on people who already existed, newest change first, unless changed since."""
+        updates = (
+            self.ours.filter(action=ChangeRecord.Action.UPDATE).order_by("-id").select_related("object_type")
+        )
+        while chunk := list(
+            (updates.filter(id__lt=self.state["after"]) if self.state["after"] else updates)[:UNDO_CHUNK]
+        ):
+            with transaction.atomic():
+                for model, records in _by_model(chunk):
+                    objs = model.objects.in_bulk([r.object_id for r in records])
+                    newer = {}
+                    for object_id, time, changes in self.later.filter(
+                        object_type=records[0].object_type, object_id__in=list(objs)
+                    ).values_list("object_id", "time", "changes"):
+                        newer.setdefault(object_id, []).append((time, changes))
+                    for record in records:
+                        obj = objs.get(record.object_id)
+                        if obj is not None:
+                            self._restore(obj, record, newer.get(record.object_id, ()))
+                self.save(chunk[-1].id)
+            self.tick(len(chunk))
+
+    def _restore(self, obj, record, newer):
+        changed_since = {f for time, changes in newer if time >= record.time for f in changes}
+        restore = {}
+        for field, change in record.changes.items():
+            if field in changed_since:
+                self.conflict(person_id=record.person_id, field=field, reason=_("changed after the import"))
+            else:
+                restore[field] = type(obj)._meta.get_field(field).to_python(change["before"])
+        if restore:
+            do_update(obj, changes=restore, actor=self.actor)
+            self.state["restored"] += len(restore)
+
+
+def _by_model(records, skip=None):
+    """[(model, its records)] of audit records, leaving out those skip names."""
+    groups = {}
+    for record in records:
+        model = record.object_type.model_class()
+        if model is None or (skip and skip(record)):
+            continue
+        groups.setdefault(model, []).append(record)
+    return list(groups.items())

@@ -122,10 +122,33 @@ def mapping(request, pk):
 def detail(request, pk):
     """Steps 3–5: progress while it runs; then the preview, or the results with error report and undo."""
     run = _run_for(request, pk)
-    context = {"run": run, "running": run.status in (ImportRun.Status.PENDING, ImportRun.Status.RUNNING)}
+    running = (ImportRun.Status.PENDING, ImportRun.Status.RUNNING, ImportRun.Status.UNDOING)
+    context = {"run": run, "running": run.status in running, "undo": _undo_summary(run)}
     if not context["running"]:
         context["report"] = services.preview(run, problem_limit=200)
     return render(request, "imports/detail.html", context)
+
+
+def _undo_summary(run):
+    """What the results page says of undoing the import: how far it got, and what it left as it was."""
+    state = run.undo_state
+    if not state:
+        return None
+    counts = {
+        "removed": state["removed"],
+        "restored": state["restored"],
+        "conflicts": state["conflict_count"],
+    }
+    if run.status == ImportRun.Status.UNDOING:
+        text = _("Being undone: %(removed)d people removed so far.") % counts
+    else:
+        text = (
+            _(
+                "Undone: %(removed)d people removed, %(restored)d fields restored, %(conflicts)d left as they were."
+            )
+            % counts
+        )
+    return {"text": text, "conflicts": state["conflicts"]}
 
 
 @login_required
@@ -169,19 +192,7 @@ def undo(request, pk):
     run = _run_for(request, pk)
     try:
         with acting("ui"):
-            result = services.check_undo_import(run, actor=request.user)
+            services.check_undo_import(run, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(
-            request,
-            _(
-                "Undone: %(removed)d people removed, %(restored)d fields restored, %(conflicts)d left as they were."
-            )
-            % {
-                "removed": result["removed"],
-                "restored": result["restored"],
-                "conflicts": len(result["conflicts"]),
-            },
-        )
     return redirect("imports:detail", pk=pk)

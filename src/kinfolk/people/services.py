@@ -6,6 +6,7 @@ input, writes in one transaction, records ChangeRecords and queues events.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -355,20 +356,65 @@ def check_delete_person(person, *, actor):
     return do_delete_person(person, actor=actor)
 
 
+# What hangs off a person and goes with them, each removal recorded (relationships and activities too).
+_PERSON_PARTS = (
+    EmailAddress,
+    PhoneNumber,
+    PostalAddress,
+    SocialProfile,
+    ExternalId,
+    Affiliation,
+    HouseholdMember,
+    PersonTag,
+    ListMembership,
+)
+
+
+@transaction.atomic
+def do_delete_people(people, *, actor):
+    """do_delete_person for many people at once (undoing an import): the same records and events, a few
+    statements per kind of detail instead of a few per detail."""
+    from kinfolk.activities.models import Activity
+    from kinfolk.core.audit import build_record, snapshot
+    from kinfolk.core.events import emit_on_commit
+
+    people = list(people)
+    if not people:
+        return 0
+    ids = [p.pk for p in people]
+    records = []
+
+    def remove(objs):
+        objs = list(objs)
+        records.extend(
+            build_record(o, action=ChangeRecord.Action.DELETE, before=snapshot(o), after={}, actor=actor)
+            for o in objs
+        )
+        if objs:
+            type(objs[0]).objects.filter(pk__in=[o.pk for o in objs]).delete()
+
+    for model in _PERSON_PARTS:
+        remove(model.objects.filter(person_id__in=ids))
+    for rel in Relationship.objects.filter(Q(from_person_id__in=ids) | Q(to_person_id__in=ids)):
+        do_delete_relationship(rel, actor=actor)  # the other person's history shows the unlink
+    remove(Activity.objects.filter(person_id__in=ids))
+    restrictions = {}
+    for pid, team_id in PersonRestriction.objects.filter(person_id__in=ids).values_list(
+        "person_id", "team_id"
+    ):
+        restrictions.setdefault(pid, []).append(team_id)
+    for person in people:
+        restricted_to = sorted(restrictions.get(person.pk, ())) if person.is_restricted else []
+        emit_on_commit("person.deleted", person, actor=actor, data={"restricted_to_teams": restricted_to})
+    remove(people)
+    ChangeRecord.objects.bulk_create(records, batch_size=2000)
+    return len(people)
+
+
 @transaction.atomic
 def do_delete_person(person, *, actor):
     """Delete a person and everything that hangs off them, each removal recorded."""
-    for model in (
-        EmailAddress,
-        PhoneNumber,
-        PostalAddress,
-        SocialProfile,
-        ExternalId,
-        Affiliation,
-        HouseholdMember,
-        PersonTag,
-        ListMembership,
-    ):
+    for model in _PERSON_PARTS:
         for detail in model.objects.filter(person=person):
             do_delete(detail, actor=actor)
     for rel in Relationship.objects.involving(person):
