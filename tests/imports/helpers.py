@@ -16,7 +16,7 @@ def write_csv(path, header, rows):
     return path
 
 
-def do_import(path, *, actor=SYSTEM, batch_size=5000, hook=None, workers=1, **options):
+def do_import(path, *, actor=SYSTEM, batch_size=5000, hook=None, workers=0, **options):
     run = check_create_import(path=path, actor=actor, **options)
     return run_import(run.pk, batch_size=batch_size, hook=hook, workers=workers)
 
