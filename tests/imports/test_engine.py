@@ -1,5 +1,6 @@
 """The import engine: outcomes, bad cells, identity matching, batches, resume after a kill, undo."""
 
+import datetime
 import io
 
 import pytest
@@ -467,3 +468,26 @@ def test_an_undo_killed_midway_finishes_when_run_again_with_nothing_lost_or_done
     deletions = ChangeRecord.objects.filter(action="delete", object_type__model="person")
     assert deletions.count() == 7 and len(set(deletions.values_list("object_id", flat=True))) == 7
     assert ImportRun.objects.get(pk=run.pk).status == ImportRun.Status.UNDONE
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"given_name": "Ada", "family_name": "Lovelace", "display_name": "Ada Lovelace"},
+        {"given_name": "", "family_name": "X", "birth_date": datetime.date(1815, 12, 10)},
+        {"display_name": "a@example.org", "country": "GB", "is_restricted": True, "language": ""},
+        {"given_name": "Zoë", "is_restricted": False, "custom_field_data": {}},
+    ],
+)
+def test_a_new_persons_change_record_is_what_the_audit_makes_of_all_its_fields(values):
+    import json
+
+    from kinfolk.core.audit import _json_value, audited_fields
+    from kinfolk.imports.writer import RecordTemplate, _detail_summary, creation_changes
+
+    details = {"emails": [{"email": "A@example.org", "normalized": "a@example.org"}], "phones": []}
+    # what the audit records of a create: every field at its default, then the values, then the details
+    after = {f.name: _json_value(f.get_default()) for f in audited_fields(Person)}
+    after.update({k: _json_value(v) for k, v in values.items() if k in after})
+    after["emails"] = [_detail_summary("emails", d) for d in details["emails"]]
+    assert json.loads(creation_changes(values, details)) == RecordTemplate.changes(after)

@@ -259,21 +259,36 @@ def _primary_first(items):
     return [items[i] for i in order]
 
 
+_EMPTY = (None, "", {}, [])  # what core.audit._without_empty leaves out of a create's changes
+
+
 @functools.cache
 def _blank_person():
-    """The audit's reading of a person with every field at its default."""
-    return {f.name: _json_value(f.get_default()) for f in audited_fields(Person)}
+    """The audit's reading of a person with every field at its default: ({field: value}, those not empty)."""
+    blank = {f.name: _json_value(f.get_default()) for f in audited_fields(Person)}
+    return blank, {k: v for k, v in blank.items() if v not in _EMPTY}
 
 
 def creation_changes(values, details):
-    """The changes of a new person's ChangeRecord, with the details it came with, as JSON text."""
-    blank = _blank_person()
-    after = {**blank, **{k: _json_value(v) for k, v in values.items() if k in blank}}
+    """The changes of a new person's ChangeRecord, with the details it came with, as JSON text.
+
+    RecordTemplate.changes({**blank person, **values, **detail summaries}), worked out from the
+    values given rather than from every field (tests/imports/test_engine.py compares the two).
+    """
+    blank, after = _blank_person()
+    after = dict(after)
+    for name, value in values.items():
+        if name in blank:
+            value = _json_value(value)
+            if value in _EMPTY:
+                after.pop(name, None)
+            else:
+                after[name] = value
     for kind in DETAIL_MODELS:
         items = details.get(kind)
         if items:
             after[kind] = [_detail_summary(kind, item) for item in items]
-    return Encoded(_encode(RecordTemplate.changes(after)))
+    return Encoded(_encode({name: {"before": None, "after": after[name]} for name in sorted(after)}))
 
 
 class Derived(NamedTuple):
