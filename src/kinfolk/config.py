@@ -111,6 +111,10 @@ def database(home):
         }
     elif db["ENGINE"] == "django.db.backends.postgresql":
         db.setdefault("OPTIONS", {})
+        if env_flag("KINFOLK_DATABASE_PREPARED", default=True):
+            # The server prepares a statement run this often on a connection once, not on every run
+            # (Django's own cursors never prepare; core.db.fetch_each's do): see docs/configuration.md
+            db["OPTIONS"].setdefault("prepare_threshold", 5)
     else:
         raise ImproperlyConfigured(
             f"KINFOLK_DATABASE_URL={url!r}: Kinfolk runs on SQLite or PostgreSQL (postgres://…, sqlite:///…)."

@@ -55,7 +55,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "kinfolk.web.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, the policy built once
 ]
 
 # Background jobs (kinfolk.core.jobs) on Django's Tasks API: a queue in the database by default,

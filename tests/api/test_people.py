@@ -328,6 +328,31 @@ def test_restricted_person_is_a_404_for_other_teams(api_for, member, team_a, tea
     assert hidden.pk not in [p["id"] for p in api.get("people/").json()["results"]]
 
 
+def test_a_restricted_person_is_read_by_each_scope_as_its_own(api_for, member, team_a, team_b):
+    # given a person restricted to team B, and readers whose scopes differ, or are the same but not
+    # the reader's whose request compiled the query (the compiled query is kept per scope)
+    b_member = make_user("bm2", teams=[(team_b, Role.MEMBER)])
+    b_viewer = make_user("bv2", teams=[(team_b, Role.VIEWER)])
+    both = make_user("both2", teams=[(team_a, Role.MEMBER), (team_b, Role.VIEWER)])
+    admin = make_user("admin2", admin=True)
+    hidden = make_person(actor=b_member, given_name="Hidden", restricted_to_teams=[team_b.pk])
+    readers = [
+        (api_for(member, team_a, "read"), 404),
+        (api_for(b_member, team_b, "read"), 200),
+        (api_for(member, team_a, "write"), 404),
+        (api_for(b_viewer, team_b, "read"), 200),
+        (api_for(both, team_a, "read"), 404),  # a token acts in its own team only
+        (api_for(both, team_b, "read"), 200),
+        (api_for(admin), 200),
+        (api_for(admin, team_a, "read"), 404),
+    ]
+    # when each reads them, twice; then each gets what its own scope allows
+    for _ in range(2):
+        assert [api.get(f"people/{hidden.pk}/").status_code for api, _status in readers] == [
+            status for _api, status in readers
+        ]
+
+
 def test_session_auth_needs_csrf_for_writes(member):
     client = Api(csrf=True)
     client.client.force_login(member)

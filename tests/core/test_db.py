@@ -122,3 +122,34 @@ def test_statements_sent_together_fail_as_django_errors_and_leave_the_connection
         fetch_each(connection, [("SELECT 1", []), ("SELECT * FROM no_such_table", []), ("SELECT 2", [])])
     assert fetch_each(connection, [("SELECT %s", [3]), ("SELECT %s", [4])]) == [[(3,)], [(4,)]]
     assert Person.objects.count() >= 0
+
+
+@pytest.mark.django_db
+def test_rows_for_each_gives_rows_of_only_the_fields_asked_for_as_instances_hold_them():
+    people = [make_person(given_name=f"O{i}", emails=[{"email": f"o{i}@example.org"}]) for i in range(3)]
+    ids = [p.pk for p in people]
+    fields = ("person_id", "id", "email", "created_at", "is_primary")
+    (rows,) = rows_for_each([(EmailAddress, "person_id", ids, fields)], as_rows=True)
+    instances = list(EmailAddress.objects.filter(person_id__in=ids))
+    assert [sorted(vars(row)) for row in rows] == [sorted(fields)] * 3
+    assert [{name: getattr(row, name) for name in fields} for row in rows] == [
+        {name: getattr(instance, name) for name in fields} for instance in instances
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the server prepares statements on PostgreSQL")
+def test_a_statement_run_often_is_prepared_by_the_server_and_logged_with_its_parameters():
+    from django.test.utils import CaptureQueriesContext
+
+    sql = "SELECT id FROM people_person WHERE id = %s AND is_restricted = %s"
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(1, 8):
+            assert fetch_each(connection, [(sql, [n, False])]) == [[]]
+    assert [q["sql"] for q in queries] == [
+        f"SELECT id FROM people_person WHERE id = {n} AND is_restricted = false" for n in range(1, 8)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert "SELECT id FROM people_person WHERE id = $1 AND is_restricted = $2" in prepared

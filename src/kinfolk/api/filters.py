@@ -67,4 +67,9 @@ class StrictFilterBackend(DjangoFilterBackend):
                 raise exceptions.ValidationError(
                     {name: [_("Give a value, or leave the parameter out.")] for name in empty}
                 )
+            names = tuple(filterset_class.base_filters)  # a widget's parameters start with its filter's name
+            if not any(key.startswith(names) for key in request.query_params):
+                # Without a value every filter leaves the queryset as it is: skip building the form that
+                # would find that out (a tenth of a list request)
+                return queryset
         return super().filter_queryset(request, queryset, view)

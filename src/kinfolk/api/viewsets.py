@@ -153,16 +153,21 @@ class KinfolkViewSet(viewsets.GenericViewSet):
         raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
         if not str(raw).isdigit() or int(raw) > MAX_ID:
             raise exceptions.NotFound()
-        queryset = self.get_queryset()
         if for_update:
-            queryset = queryset.select_for_update(of=("self",))
-        # One row by its key: no ORDER BY (first() would sort by the model's ordering, compiled each time)
-        obj = next(iter(queryset.filter(pk=int(raw)).order_by()[:1]), None)
+            queryset = self.get_queryset().select_for_update(of=("self",))
+            obj = next(iter(queryset.filter(pk=int(raw)).order_by()[:1]), None)
+        else:
+            obj = self.fetch_one(int(raw))
         if obj is None:
             raise exceptions.NotFound()
         self.load_related([obj])
         self.check_object_permissions(self.request, obj)
         return obj
+
+    def fetch_one(self, pk):
+        """The visible record with this id, or None."""
+        # One row by its key: no ORDER BY (first() would sort by the model's ordering, compiled each time)
+        return next(iter(self.get_queryset().filter(pk=pk).order_by()[:1]), None)
 
     def load_related(self, records):
         """What fetched records need besides their rows and prefetches, before they are rendered."""

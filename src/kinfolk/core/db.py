@@ -1,9 +1,12 @@
 """Database-specific helpers: the one place where SQLite and PostgreSQL are told apart."""
 
+import datetime
 import functools
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 @contextmanager
@@ -101,14 +104,13 @@ class GrowthStatistics:
 
 
 class CompiledQuery:
-    """A queryset compiled by the ORM once, run again with other values in the places of its markers.
+    """A queryset compiled by the ORM once, to run again with other values in the places of its markers."""
 
-    Building and compiling a query took the ORM longer than the database took to run it. `markers`
-    are values the queryset was built with, each of which must appear exactly once among its
-    parameters; `params(values)` puts `values` in their places. The rows are those of the model with
-    every concrete field (no select_related, annotations or deferred fields), and `instances` makes
-    them as the ORM's own iterator does (`from_db` after the same converters).
-    """
+    # Building and compiling a query took the ORM longer than the database took to run it. `markers`
+    # are values the queryset was built with, each of which must appear exactly once among its
+    # parameters. The rows are the model's own columns (all, or those only() names: no select_related
+    # or annotations), made into instances as the ORM's own iterator makes them (`from_db` after the
+    # same converters) or into Row objects.
 
     def __init__(self, db, queryset, markers):
         compiler = queryset.query.get_compiler(connection=db)
@@ -118,7 +120,8 @@ class CompiledQuery:
             raise RuntimeError(f"{queryset.model.__name__}: markers {markers!r} not each once in {params!r}")
         columns = [expression for expression, _sql, _alias in compiler.select]
         attnames = [getattr(column, "target", None) and column.target.attname for column in columns]
-        if attnames != [field.attname for field in queryset.model._meta.concrete_fields]:
+        fields = [field.attname for field in queryset.model._meta.concrete_fields]
+        if not attnames or attnames != [name for name in fields if name in attnames]:
             raise RuntimeError(f"{queryset.model.__name__}: unexpected columns {attnames!r}")
         self.model = queryset.model
         self.sql = sql
@@ -126,7 +129,7 @@ class CompiledQuery:
         self._slots = [params.index(marker) for marker in markers]
         self._attnames = attnames
         self._converters = [
-            (index, functions, expression)
+            (index, [_quicker_converter(db, function) for function in functions], expression)
             for index, (functions, expression) in compiler.get_converters(columns).items()
         ]
 
@@ -139,10 +142,20 @@ class CompiledQuery:
 
     def instances(self, db, rows):
         """Model instances of rows that the SQL fetched."""
-        alias, from_db, attnames, converters = db.alias, self.model.from_db, self._attnames, self._converters
+        alias, from_db, attnames = db.alias, self.model.from_db, self._attnames
+        return [from_db(alias, attnames, values) for values in self._converted(db, rows)]
+
+    def rows(self, db, rows):
+        """Row objects of rows that the SQL fetched (a seventh of the cost of model instances)."""
+        attnames = self._attnames
+        return [Row(zip(attnames, values, strict=True)) for values in self._converted(db, rows)]
+
+    def _converted(self, db, rows):
+        """Each row's values after their fields' converters (Python values from the database's)."""
+        converters = self._converters
         if not converters:
-            return [from_db(alias, attnames, row) for row in rows]
-        records = []
+            return rows
+        converted = []
         for row in rows:
             values = list(row)
             for index, functions, expression in converters:
@@ -150,13 +163,42 @@ class CompiledQuery:
                 for function in functions:
                     value = function(value, expression, db)
                 values[index] = value
-            records.append(from_db(alias, attnames, values))
-        return records
+            converted.append(values)
+        return converted
 
     def run(self, values):
-        """The instances the query finds with `values` in the markers' places, on the default database."""
+        """The instances found with `values` in the markers' places, on the default database."""
         db = connections[DEFAULT_DB_ALIAS]
         return self.instances(db, fetch_each(db, [(self.sql, self.params(values))])[0])
+
+
+def _quicker_converter(db, function):
+    """A quicker stand-in giving the same values for some of Django's converters, else the converter."""
+    if db.vendor == "sqlite" and function == db.ops.convert_datetimefield_value:
+        return _sqlite_datetime
+    return function
+
+
+def _sqlite_datetime(value, expression, connection):
+    """SQLite's convert_datetimefield_value, quicker for the naive datetimes sqlite3 has already parsed."""
+    # Django registers the parser with sqlite3; its converter then only makes them aware, in the
+    # connection's zone, through checks that took a tenth of a list of people
+    if type(value) is datetime.datetime and value.tzinfo is None and settings.USE_TZ:
+        return value.replace(tzinfo=connection.timezone)  # what timezone.make_aware does
+    return connection.ops.convert_datetimefield_value(value, expression, connection)
+
+
+class Row:
+    """A fetched row's values as attributes named as the model's fields' attnames, for reading only."""
+
+    # What a model instance's fields would hold, without its methods and descriptors: a country
+    # field's value is the code, not a Country
+
+    def __init__(self, items):
+        self.__dict__.update(items)
+
+    def __repr__(self):
+        return f"Row({self.__dict__!r})"
 
 
 _COMPILED = {}  # (caller's key, database vendor) -> CompiledQuery
@@ -164,11 +206,9 @@ _COMPILED_MAX = 1000  # a bound, not a working size: keys are kinds of query (ti
 
 
 def compiled_query(key, build, markers):
-    """The CompiledQuery of `build(*markers)` on the default database, compiled the first time `key` is asked for.
-
-    Every queryset that `build` could make for this key must differ only in the markers' values: the
-    key names all else the query depends on (for a scoped query, the actor's scope).
-    """
+    """The CompiledQuery of `build(*markers)` on the default database, compiled the first time for `key`."""
+    # Every queryset that `build` could make for this key must differ only in the markers' values:
+    # the key names all else the query depends on (for a scoped query, the actor's scope).
     db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the proxy costs per access
     full_key = (key, db.vendor)
     query = _COMPILED.get(full_key)
@@ -179,7 +219,7 @@ def compiled_query(key, build, markers):
     return query
 
 
-def markers(count):
+def stand_in_ids(count):
     """`count` distinct integers that no id is, to stand for ids while a query is compiled."""
     return [-1 - n for n in range(count)]
 
@@ -187,63 +227,108 @@ def markers(count):
 ROWS_FOR_MAX = 200  # the largest page of any list; more ids are fetched through the ORM as usual
 
 
-def rows_for_each(requests):
-    """For each (model, fk_attname, ids) of `requests`, in the same order, the rows of `model` whose
-    `fk_attname` is one of `ids`, in the model's default order.
-
-    What Django's prefetch_related does, without compiling the same query on every request: the ORM
-    compiles it once per number of ids (a CompiledQuery), and each call runs that SQL with the ids as
-    its parameters. On PostgreSQL the queries go to the server together and come back together
-    (psycopg's pipeline mode): one round trip for a person's five kinds of details instead of five.
-    The caller scopes: use it only for rows every reader of their owner may see.
-    """
+def rows_for_each(requests, as_rows=False):
+    """For each (model, fk_attname, ids[, only]) of `requests`: the rows whose `fk_attname` is in `ids`."""
+    # In the model's default order; with only the fields (attnames) `only` names, if given; as model
+    # instances or, with `as_rows`, Row objects (cheaper to make, for rows that are only read;
+    # instances all the same beyond ROWS_FOR_MAX ids).
+    # What Django's prefetch_related does, without compiling the same query on every request: the
+    # ORM compiles it once per number of ids (a CompiledQuery), and each call runs that SQL with the
+    # ids as its parameters. On PostgreSQL the queries go to the server together and come back
+    # together (psycopg's pipeline mode): one round trip for a person's five kinds of details.
+    # The caller scopes: use it only for rows every reader of their owner may see.
     db = connections[DEFAULT_DB_ALIAS]
     results = [None] * len(requests)
     queued = []  # (index in requests, CompiledQuery, ids)
-    for index, (model, fk_attname, ids) in enumerate(requests):
+    for index, (model, fk_attname, ids, *only) in enumerate(requests):
         ids = list(dict.fromkeys(ids))
+        only = tuple(only[0]) if only and only[0] is not None else None
+
+        def matching(*ids, model=model, fk_attname=fk_attname, only=only):
+            found = model._default_manager.filter(**{f"{fk_attname}__in": ids})
+            return found if only is None else found.only(*only)
+
         if not ids:
             results[index] = []
         elif len(ids) > ROWS_FOR_MAX:
-            results[index] = list(model._default_manager.filter(**{f"{fk_attname}__in": ids}))
+            results[index] = list(matching(*ids))
         else:
-            query = compiled_query(
-                ("rows_for_each", model, fk_attname, len(ids)),
-                lambda *ids, model=model, fk_attname=fk_attname: model._default_manager.filter(
-                    **{f"{fk_attname}__in": ids}
-                ),
-                markers(len(ids)),
-            )
+            key = ("rows_for_each", model, fk_attname, len(ids), only)
+            query = compiled_query(key, matching, stand_in_ids(len(ids)))
             queued.append((index, query, ids))
     fetched = fetch_each(db, [(query.sql, query.params(ids)) for _index, query, ids in queued])
     for (index, query, _ids), rows in zip(queued, fetched, strict=True):
-        results[index] = query.instances(db, rows)
+        results[index] = query.rows(db, rows) if as_rows else query.instances(db, rows)
     return results
 
 
 def fetch_each(db, statements):
-    """Every row of each (sql, params) in `statements`, run on `db` in order.
-
-    PostgreSQL: in one round trip when there are several (pipeline mode; each still goes through
-    Django's cursor, so it is logged and counted like any query, and errors are Django's).
-    """
-    if len(statements) > 1 and db.vendor == "postgresql" and _pipelines_supported():
-        db.ensure_connection()
-        cursors = [db.cursor() for _statement in statements]
-        try:
+    """Every row of each (sql, params) in `statements`, run on `db` in order."""
+    # PostgreSQL: in one round trip when there are several (pipeline mode), and prepared by the server
+    # once per connection when the connection allows it (see _statement_cursor). Each still goes through
+    # Django's cursor wrapper, so it is logged and counted like any query, and errors are Django's.
+    if db.vendor != "postgresql":
+        fetched = []
+        with db.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                fetched.append(cursor.fetchall())
+        return fetched
+    cursors = [_statement_cursor(db) for _statement in statements]
+    try:
+        if len(statements) > 1 and _pipelines_supported():
             with db.wrap_database_errors, db.connection.pipeline():
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params)
-            return [cursor.fetchall() for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
-    fetched = []
-    with db.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            fetched.append(cursor.fetchall())
-    return fetched
+        else:
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _statement_cursor(db):
+    """A Django cursor on PostgreSQL whose statements the server prepares, if the connection allows it."""
+    # Planning took the server most of its time for these short reads (a token, a person, their
+    # details: 150-350 µs a statement, 40-85 once prepared). Django's cursors bind parameters on the
+    # client, which cannot be prepared; this one binds them on the server, and psycopg prepares a
+    # statement once it ran prepare_threshold times on the connection (config.database, off with
+    # KINFOLK_DATABASE_PREPARED=0). Only the ORM-compiled SQL of this module's callers runs here.
+    if db.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+        return db.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    # What db.cursor() does around the cursor it opens
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    cursor = ServerBindingCursor(db.connection)
+    if db.timezone is datetime.UTC:
+        # Django reads timestamptz values with psycopg's loader written in Python, then gives them its
+        # zone (10 µs a value, a sixth of a list of people); psycopg's own loader, in C, gives the
+        # same datetimes (in UTC) in a twentieth of the time
+        cursor.adapters.register_loader("timestamptz", _timestamptz_loader())
+    return _LoggedStatementCursor(cursor, db) if db.queries_logged else db.make_cursor(cursor)
+
+
+@functools.cache
+def _timestamptz_loader():
+    """psycopg's own loader of timestamptz values in text (its C one where installed)."""
+    import psycopg
+
+    return psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
+
+
+class _LoggedStatementCursor(CursorDebugWrapper):
+    """Django's logging cursor wrapper, logging each statement with its parameters filled in, as Django does."""
+
+    # Django logs the text psycopg keeps of the last query, and psycopg keeps none of a prepared one
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
+            return CursorWrapper.execute(self, sql, params)
 
 
 @functools.cache

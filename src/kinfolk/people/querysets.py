@@ -3,13 +3,19 @@
 from django.db import models
 from django.db.models import Q
 
-from kinfolk.access.scoping import optional_person_visible_q, person_visible_q, readable_team_ids
+from kinfolk.access.scoping import (
+    optional_person_visible_q,
+    person_scope,
+    person_visible_q,
+    readable_team_ids,
+)
 
 
 class PersonQuerySet(models.QuerySet):
     def visible_to(self, actor):
         """People the actor may see: everyone not restricted, plus those restricted to its teams."""
-        if actor.is_org_admin:
+        # Made from person_scope(actor) alone (PersonViewSet.fetch_one keeps the query compiled per scope)
+        if person_scope(actor) is None:
             return self
         return self.filter(person_visible_q(actor))
 
