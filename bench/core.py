@@ -169,12 +169,38 @@ def machine_info(postgres_url=None):
         info["cpu"] = cpu.group(1).strip() if cpu else platform.processor()
     except OSError:
         info["cpu"] = platform.processor()
+    info["calibration_ms"] = calibration_ms()
     info["git_commit"] = _git("rev-parse", "HEAD")
     # changes to what the bench itself writes (this page, the plot, the results) are not the code's
     info["git_dirty"] = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *BENCH_OUTPUTS))
     if postgres_url:
         info["postgresql"] = postgres_version(postgres_url)
     return info
+
+
+def calibration_ms(rounds=5):
+    """The best of `rounds` timings of one fixed pure-Python workload (what a request's CPU does:
+    dicts, strings, JSON, sorting), in ms. The same processor name can hide a machine twice as fast
+    or as slow (virtual machines share hosts); runs whose calibrations differ are not compared."""
+    import json
+    import time
+
+    def work():
+        rows = [
+            {"id": i, "name": f"Person {i}", "email": f"p{i}@example.org", "tags": [i % 7, i % 11]}
+            for i in range(4000)
+        ]
+        text = json.dumps(rows)
+        back = json.loads(text)
+        back.sort(key=lambda row: (row["tags"][1], row["name"]))
+        return sum(len(row["name"].upper()) for row in back)
+
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 2)
 
 
 def postgres_version(url):

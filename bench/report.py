@@ -86,8 +86,9 @@ def describe_run(result, parts):
     m = result["machine"]
     return (
         f"- {', '.join(parts)}: run {result['started']} – {result['finished']}, median of {result['repeat']}, "
-        f"`{result['command']}` ({result['file']}); {m.get('cores')} cores ({m.get('cpu', '?')}), "
-        f"{m.get('memory_gb', '?')} GB, Python {m.get('python')}, SQLite {m.get('sqlite')}"
+        f"`{result['command']}` ({result['file']}); {m.get('cores')} cores ({m.get('cpu', '?')}"
+        + (f", calibration {m['calibration_ms']:g} ms" if m.get("calibration_ms") else "")
+        + f"), {m.get('memory_gb', '?')} GB, Python {m.get('python')}, SQLite {m.get('sqlite')}"
         + (f", PostgreSQL {m['postgresql']}" if m.get("postgresql") else "")
         + f", commit {m.get('git_commit', '')[:10]}{' (with local changes)' if m.get('git_dirty') else ''}; "
         f"load average {m.get('load_average', ['?'])[0]} before, {m.get('load_average_after', ['?'])[0]} after"
@@ -167,6 +168,49 @@ def growth(figure_small, figure_large, n_small, n_large, whole):
     return cost, allowed
 
 
+# Two runs compare when they name the same processor and their calibrations (the time of one fixed
+# pure-Python workload, bench.core.calibration_ms) are within this factor; a run from before the
+# calibration was recorded compares only with one of the same processor and platform string.
+SAME_SPEED = 1.25
+
+
+def same_machine(a, b):
+    if a.get("cpu") != b.get("cpu"):
+        return False
+    ca, cb = a.get("calibration_ms"), b.get("calibration_ms")
+    if ca is None or cb is None:
+        return ca is None and cb is None and a.get("platform") == b.get("platform")
+    return max(ca, cb) / min(ca, cb) <= SAME_SPEED
+
+
+def machine_of(result, part):
+    """The machine description of the run that measured `part` in a combined result (None if not)."""
+    entry = result["by_part"].get(part)
+    return entry[0]["machine"] if entry else None
+
+
+def machine_labels(results):
+    """[(machine, "A"), ...] over every run shown, when the runs span more than one machine; else [].
+    Figures from different machines are not compared: a slower processor is not a worse scale."""
+    machines = []
+    for result in results.values():
+        for run, _parts in result["runs"]:
+            if not any(same_machine(run["machine"], seen) for seen in machines):
+                machines.append(run["machine"])
+    return [(m, chr(ord("A") + i)) for i, m in enumerate(machines)] if len(machines) > 1 else []
+
+
+def label_of(labels, machine):
+    return next((label for m, label in labels if same_machine(m, machine)), "")
+
+
+def describe_machine(machine):
+    calibration = machine.get("calibration_ms")
+    return escape(machine.get("cpu", "?")) + (
+        f", calibration {calibration:g} ms" if calibration else ", calibration not recorded"
+    )
+
+
 def growth_table(results):
     """For each database: how much each scaling figure's cost grew between the scales measured."""
     by_db = {}
@@ -200,6 +244,9 @@ def growth_table(results):
                 next((f for f in r["figures"] if f["part"] == part and f["name"] == name), None)
                 for r in (small, large)
             ]
+            if None not in pair and not same_machine(machine_of(small, part), machine_of(large, part)):
+                cells.append("— (different machines)")
+                continue
             measured = None if None in pair else growth(*pair, n_small, n_large, (part, name) in WHOLE)
             if measured is None:
                 cells.append("—")
@@ -214,9 +261,17 @@ def growth_table(results):
 def scaling_table(results):
     """The same figures at every scale measured: one column per (scale, database)."""
     keys = list(results)
-    lines = [
-        "### Scaling",
-        "",
+    labels = machine_labels(results)
+    lines = ["### Scaling", ""]
+    if labels:
+        lines += [
+            "These runs were made on more than one machine; each figure names its machine, and only",
+            "figures from the same machine compare: "
+            + "; ".join(f"{label} = {describe_machine(m)}" for m, label in labels)
+            + ".",
+            "",
+        ]
+    lines += [
         "| figure | " + " | ".join(f"{scale_label(s)} {DB_NAMES.get(d, d)}" for s, d in keys) + " |",
         "|---|" + "---|" * len(keys),
     ]
@@ -225,7 +280,8 @@ def scaling_table(results):
         for key in keys:
             f = next((f for f in results[key]["figures"] if f["part"] == part and f["name"] == name), None)
             unit = f["unit"] if f else unit
-            cells.append(fmt(f["value"], f["unit"]) if f else "—")
+            mark = f" ({label_of(labels, machine_of(results[key], part))})" if f and labels else ""
+            cells.append(fmt(f["value"], f["unit"]) + mark if f else "—")
         lines.append(f"| {name} ({unit}) | " + " | ".join(cells) + " |")
     loads = [
         " / ".join(str(run["machine"].get("load_average", ["?"])[0]) for run, _parts in results[key]["runs"])
@@ -249,13 +305,15 @@ def plot(results, path):
         f'<rect width="{2 * width}" height="{height + 30}" fill="white"/>',
     ]
     scales = sorted({s for s, _d in results})
+    labels = machine_labels(results)  # one line per database and machine: machines do not compare
     for index, (part, name, title) in enumerate(panels):
         x0 = index * width
         series = {}
         for (scale, db), result in results.items():
             f = next((f for f in result["figures"] if f["part"] == part and f["name"] == name), None)
             if f and f["value"] is not None:
-                series.setdefault(db, []).append((scale, f["value"]))
+                machine = label_of(labels, machine_of(result, part))
+                series.setdefault((db, machine), []).append((scale, f["value"]))
         values = [v for points in series.values() for _s, v in points] or [1]
         top = _nice(max(values) * 1.1)
         lo, hi = math.log10(min(scales or [1])), math.log10(max(scales or [10]))
@@ -287,15 +345,17 @@ def plot(results, path):
         out.append(
             f'<text x="{x0 + width / 2}" y="{y(0) + 30}" text-anchor="middle">people (log scale)</text>'
         )
-        for row, (db, points) in enumerate(sorted(series.items())):
+        for row, ((db, machine), points) in enumerate(sorted(series.items())):
             points.sort()
             coords = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
             colour = colours.get(db, "#333")
-            out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            dash = ' stroke-dasharray="5 3"' if machine and machine != "A" else ""
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
             out += [f'<circle cx="{x(s):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>' for s, v in points]
+            legend = DB_NAMES.get(db, db) + (f", machine {machine}" if machine else "")
             out.append(
                 f'<text x="{x0 + width - pad}" y="{34 + 14 * row}" text-anchor="end" fill="{colour}">'
-                f"{DB_NAMES.get(db, db)}</text>"
+                f"{escape(legend)}</text>"
             )
     out.append("</svg>")
     path.parent.mkdir(parents=True, exist_ok=True)
