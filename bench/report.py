@@ -3,7 +3,7 @@
 The newest results file of each (scale, database) in bench/results/ is used. The section between
 `<!-- bench:begin -->` and `<!-- bench:end -->` is replaced; the hand-written text around it stays.
 The plot (docs/img/bench-scaling.svg, a hand-written SVG: no plotting library, stable diffs) shows
-import throughput and type-ahead p95 against scale, one line per database.
+import throughput and type-ahead p95 against scale, one line per database and machine.
 """
 
 import argparse
