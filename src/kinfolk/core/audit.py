@@ -95,8 +95,11 @@ def build_record(obj, *, action, before, after, actor):
     )
 
 
+EMPTY_VALUES = (None, "", {}, [])  # values a create's changes leave out
+
+
 def _without_empty(values):
-    return {k: v for k, v in values.items() if v not in (None, "", {}, [])}
+    return {k: v for k, v in values.items() if v not in EMPTY_VALUES}
 
 
 def record_change(obj, *, action, before, after, actor):

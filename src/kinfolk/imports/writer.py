@@ -17,7 +17,7 @@ from typing import NamedTuple
 from django.db import connection, models
 from django.utils import timezone
 
-from kinfolk.core.audit import _json_value, _without_empty, audited_fields, build_record
+from kinfolk.core.audit import EMPTY_VALUES, _json_value, _without_empty, audited_fields, build_record
 from kinfolk.core.context import current_via
 from kinfolk.core.events import DERIVED_WRITTEN, Event, announce_on_commit
 from kinfolk.core.models import ChangeRecord
@@ -259,14 +259,11 @@ def _primary_first(items):
     return [items[i] for i in order]
 
 
-_EMPTY = (None, "", {}, [])  # what core.audit._without_empty leaves out of a create's changes
-
-
 @functools.cache
 def _blank_person():
     """The audit's reading of a person with every field at its default: ({field: value}, those not empty)."""
     blank = {f.name: _json_value(f.get_default()) for f in audited_fields(Person)}
-    return blank, {k: v for k, v in blank.items() if v not in _EMPTY}
+    return blank, {k: v for k, v in blank.items() if v not in EMPTY_VALUES}
 
 
 def creation_changes(values, details):
@@ -280,7 +277,7 @@ def creation_changes(values, details):
     for name, value in values.items():
         if name in blank:
             value = _json_value(value)
-            if value in _EMPTY:
+            if value in EMPTY_VALUES:
                 after.pop(name, None)
             else:
                 after[name] = value
